@@ -1,0 +1,83 @@
+"""The Environment base class: a tiny surface, as asv's.
+
+An environment is created (or reused) for one spec and runs the worker with its own interpreter.
+Reuse is decided by a stored JSON of what was asked for; nothing else in the harness knows which
+backend ran a cell.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..specs import EnvSpec
+
+WORKER_MAIN = Path(__file__).resolve().parent.parent / "worker" / "main.py"
+
+
+class EnvError(RuntimeError):
+    """An environment that cannot be made: the message is one line naming the spec and why."""
+
+
+class Environment:
+    backend = "base"
+
+    def __init__(self, spec: EnvSpec, cache_dir: Path, *, as_of: str | None = None,
+                 python: str | None = None):
+        self.spec = spec
+        self.cache_dir = Path(cache_dir)
+        self.as_of = as_of
+        self.python = python
+        self.info: dict = {}  # resolved versions, filled by create()
+
+    def requested(self) -> dict:
+        """What identifies this environment; a stored copy decides reuse."""
+        return {"backend": self.backend, "spec": self.spec.label, "device": self.spec.device,
+                "requirements": self.spec.requirements(), "as_of": self.as_of,
+                "python": self.python}
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.requested(), sort_keys=True).encode()
+        safe = self.spec.label.replace("+", "_").replace("=", "")
+        return f"{safe}-{self.spec.device}-{hashlib.sha256(blob).hexdigest()[:10]}"
+
+    @property
+    def label(self) -> str:
+        """How the environment shows in tables: spec plus the Keras it really has."""
+        keras = self.info.get("keras")
+        return f"{self.spec.label} (keras {keras})" if keras else self.spec.label
+
+    @contextmanager
+    def lock(self):
+        """Two runs sharing a cache must not build the same environment at once."""
+        path = self.cache_dir / "locks" / f"{self.key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def create(self, progress=None) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def worker_command(self, batch_file: Path) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def worker_env(self) -> dict[str, str]:
+        env = self.spec.env_vars()
+        if self.spec.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = "-1"  # never let a CPU cell quietly use a GPU
+        return env
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)

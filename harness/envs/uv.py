@@ -1,0 +1,133 @@
+"""The default backend: one uv virtualenv per spec, in the cache folder, reused while the stored
+request matches.  uv hard-links from its cache, so ten TF environments cost little disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import procs
+from .base import EnvError, Environment, write_json
+
+QUERY = Path(__file__).resolve().parent / "query.py"
+
+
+def uv_bin() -> str:
+    try:
+        from uv import find_uv_bin  # the uv wheel is a dependency of the harness
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if not found:
+            raise EnvError("uv not found: pip install uv") from None
+        return found
+
+
+def uv_error_line(stderr: str) -> str:
+    """uv's reason in one line: the resolver's explanation, else its last error line."""
+    lines = [ln.strip(" ×╰─▶│") .strip() for ln in stderr.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if "No solution found" in ln and i + 1 < len(lines):
+            return lines[i + 1].removeprefix("cause: ")
+    errors = [ln for ln in lines if ln.lower().startswith(("error", "failed", "because"))]
+    return (errors or lines or ["uv failed without a message"])[-1]
+
+
+class UvEnvironment(Environment):
+    backend = "uv"
+
+    @property
+    def path(self) -> Path:
+        return self.cache_dir / "envs" / self.key
+
+    @property
+    def interpreter(self) -> Path:
+        return self.path / "bin" / "python"
+
+    def _base_python(self) -> str:
+        return self.python or sys.executable
+
+    def _python_version(self) -> str:
+        if not self.python:
+            return ".".join(map(str, sys.version_info[:3]))
+        out = procs.run([self.python, "-c", "import platform;print(platform.python_version())"])
+        if out.returncode:
+            raise EnvError(f"--python {self.python}: cannot run it ({out.stderr.strip()[-200:]})")
+        return out.stdout.strip()
+
+    def create(self, progress=None) -> dict:
+        info_file = self.path / "harness-env.json"
+        self.spec.check_python(self._python_version())
+        with self.lock():
+            if info_file.exists() and self.interpreter.exists():
+                stored = json.loads(info_file.read_text())
+                if stored.get("requested") == self.requested():
+                    self.info = stored["resolved"]
+                    return self.info
+            if progress:
+                reqs = " ".join(self.spec.requirements())
+                progress(f"creating environment {self.spec.label} ({reqs})")
+            shutil.rmtree(self.path, ignore_errors=True)
+            try:
+                self._install()
+                self.info = self._query()
+            except BaseException:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise
+            write_json(info_file, {"requested": self.requested(), "resolved": self.info})
+        return self.info
+
+    def _uv(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        return procs.run([uv_bin(), *args], timeout=timeout)
+
+    def _install(self) -> None:
+        out = self._uv("venv", "--quiet", "--python", self._base_python(), str(self.path))
+        if out.returncode:
+            raise EnvError(f"TF {self.spec.label}: uv venv failed: {uv_error_line(out.stderr)}")
+        cmd = ["pip", "install", "--python", str(self.interpreter), *self.spec.requirements()]
+        if self.as_of:
+            cmd += ["--exclude-newer", self.as_of]
+        out = self._uv(*cmd)
+        if out.returncode:
+            when = f" as of {self.as_of}" if self.as_of else ""
+            reqs = " ".join(self.spec.requirements())
+            raise EnvError(f"TF {self.spec.label}: cannot install {reqs}{when}: "
+                           f"{uv_error_line(out.stderr)}")
+
+    def _query(self) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "versions.json"
+            out = procs.run([str(self.interpreter), "-I", str(QUERY), str(dest)], timeout=120)
+            if out.returncode or not dest.exists():
+                raise EnvError(f"TF {self.spec.label}: cannot query the new environment: "
+                               f"{out.stderr.strip()[-300:]}")
+            info = json.loads(dest.read_text())
+        if not info.get("tf"):
+            raise EnvError(f"TF {self.spec.label}: TensorFlow is not installed after the install")
+        return info
+
+    def remove(self) -> bool:
+        with self.lock():
+            existed = self.path.exists()
+            shutil.rmtree(self.path, ignore_errors=True)
+        return existed
+
+    def worker_command(self, batch_file: Path) -> list[str]:
+        from .base import WORKER_MAIN
+
+        return [str(self.interpreter), "-I", str(WORKER_MAIN), str(batch_file)]
+
+    @classmethod
+    def list_installed(cls, cache_dir: Path) -> list[dict]:
+        rows = []
+        for info_file in sorted((Path(cache_dir) / "envs").glob("*/harness-env.json")):
+            stored = json.loads(info_file.read_text())
+            rows.append({"key": info_file.parent.name, "path": str(info_file.parent),
+                         **stored["requested"], **{f"resolved_{k}": v
+                                                   for k, v in stored["resolved"].items()}})
+        return rows

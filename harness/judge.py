@@ -1,0 +1,71 @@
+"""From a worker's load result to a cell row: read the arrays, compare, decide the status.
+numpy only, so it is tested without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .compare import compare_params, compare_predictions, normalized
+from .vocab import Status
+
+
+def read_reference(ref_dir: Path) -> tuple[dict, list[np.ndarray], list[tuple[str, np.ndarray]]]:
+    meta = json.loads((ref_dir / "reference.json").read_text())
+    with np.load(ref_dir / "reference.npz") as z:
+        outputs = [z[f"y{i}"] for i in range(meta["n_outputs"])]
+        params = [(n, z[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
+    return meta, outputs, params
+
+
+def read_loaded(npz: Path, result: dict):
+    with np.load(npz) as z:
+        outputs = None if result.get("n_outputs") is None else \
+            [z[f"y{i}"] for i in range(result["n_outputs"])]
+        names = result.get("param_names")
+        params = None if names is None else [(n, z[f"p{i}"]) for i, n in enumerate(names)]
+    return outputs, params
+
+
+def map_checkpoint_keys(params, key_map: dict[str, str]) -> tuple[list, int]:
+    """Rename checkpoint keys to the parameter names the producer matched them to; drop keys
+    that hold no model parameter (optimizer slots, counters)."""
+    kept = [(key_map[k], v) for k, v in params if k in key_map]
+    return kept, len(params) - len(kept)
+
+
+def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
+          tolerance: tuple[float, float] | None = None) -> dict:
+    """Fields of a loaded cell's row: status, parameter counts, prediction metrics."""
+    meta, ref_outputs, ref_params = read_reference(ref_dir)
+    outputs, params = read_loaded(npz, result)
+    fields: dict = {"notes": dict(result.get("notes") or {})}
+    if params is not None and result.get("loader") == "tf.train.load_checkpoint":
+        params, dropped = map_checkpoint_keys(params, manifest.get("checkpoint_keys", {}))
+        fields["notes"]["non_parameter_keys"] = dropped
+    problems = []
+    if params is not None:
+        rep = compare_params(normalized(ref_params, meta["scope"]),
+                             normalized(params, meta["scope"]))
+        fields |= rep.fields()
+        if rep.by_value:
+            fields["notes"]["params_paired_by_value"] = (
+                f"{rep.by_value} parameter(s) had other names after loading and were paired "
+                "with the bit-identical reference value")
+        if not rep.ok:
+            problems.append(f"parameters: {rep.equal}/{rep.total} bit-identical"
+                            + (f", {rep.extra} extra" if rep.extra else ""))
+    if outputs is not None:
+        pred = compare_predictions(outputs, ref_outputs, tolerance)
+        fields |= {"max_abs_diff": pred.max_abs_diff, "max_rel_diff": pred.max_rel_diff,
+                   "max_ulp": pred.max_ulp, "rtol": pred.rtol, "atol": pred.atol}
+        if not pred.within:
+            problems.append(f"predictions: {pred.problem}")
+    if params is None and outputs is None:
+        problems.append("the loader gave neither predictions nor parameters")
+    fields["status"] = Status.MISMATCH if problems else Status.PASS
+    if problems:
+        fields["error"] = "; ".join(problems)
+    return fields

@@ -1,0 +1,93 @@
+"""Environment specs: what a user writes ("2.16", "2.16.1", "2.16+tf_keras", "2.16+keras==3.3.3")
+and what it means to install."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Python versions each TF minor has Linux wheels for (from the package index's metadata).
+TF_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
+    (2, 5): ("3.6", "3.7", "3.8", "3.9"),
+    (2, 6): ("3.6", "3.7", "3.8", "3.9"),
+    (2, 7): ("3.7", "3.8", "3.9"),
+    (2, 8): ("3.7", "3.8", "3.9", "3.10"),
+    (2, 9): ("3.7", "3.8", "3.9", "3.10"),
+    (2, 10): ("3.7", "3.8", "3.9", "3.10"),
+    (2, 11): ("3.7", "3.8", "3.9", "3.10"),
+    (2, 12): ("3.8", "3.9", "3.10", "3.11"),
+    (2, 13): ("3.8", "3.9", "3.10", "3.11"),
+    (2, 14): ("3.9", "3.10", "3.11"),
+    (2, 15): ("3.9", "3.10", "3.11"),
+    (2, 16): ("3.9", "3.10", "3.11", "3.12"),
+    (2, 17): ("3.9", "3.10", "3.11", "3.12"),
+    (2, 18): ("3.9", "3.10", "3.11", "3.12"),
+    (2, 19): ("3.9", "3.10", "3.11", "3.12"),
+    (2, 20): ("3.9", "3.10", "3.11", "3.12", "3.13"),
+    (2, 21): ("3.10", "3.11", "3.12", "3.13"),
+}
+
+_SPEC = re.compile(r"^(?P<tf>\d+\.\d+(?:\.\d+)?)(?:\+(?P<variant>tf_keras|keras==[\w.]+))?$")
+
+
+class SpecError(ValueError):
+    """A spec the user wrote that cannot mean an environment."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    tf: str  # "2.16" (newest patch) or "2.16.1" (exact)
+    variant: str | None = None  # None, "tf_keras" or "keras==X.Y.Z"
+    device: str = "cpu"
+
+    @classmethod
+    def parse(cls, text: str, device: str = "cpu") -> EnvSpec:
+        m = _SPEC.match(text.strip())
+        if not m:
+            raise SpecError(
+                f"bad TF version spec {text!r}: expected e.g. 2.16, 2.16.1, 2.16+tf_keras "
+                "or 2.16+keras==3.3.3"
+            )
+        return cls(m["tf"], m["variant"], device)
+
+    @property
+    def label(self) -> str:
+        return self.tf + (f"+{self.variant}" if self.variant else "")
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        major, minor = self.tf.split(".")[:2]
+        return int(major), int(minor)
+
+    @property
+    def legacy_keras(self) -> bool:
+        return self.variant == "tf_keras"
+
+    def check_python(self, python_version: str) -> None:
+        """Fail early, in one line, where no wheel can exist for this Python."""
+        py = ".".join(python_version.split(".")[:2])
+        supported = TF_PYTHONS.get(self.minor)
+        if supported is None:
+            known = ", ".join(f"{a}.{b}" for a, b in TF_PYTHONS)
+            raise SpecError(f"TF {self.tf}: not a TensorFlow 2 release this harness knows "
+                            f"(known minors: {known})")
+        if py not in supported:
+            raise SpecError(
+                f"TF {self.tf}: no wheels for Python {py} (it has {', '.join(supported)}); "
+                "use a matching --python, or the docker backend with an older base"
+            )
+        if self.legacy_keras and self.minor < (2, 16):
+            raise SpecError(f"{self.label}: tf_keras is for TF >= 2.16; {self.tf} has Keras 2")
+
+    def requirements(self) -> list[str]:
+        pin = f"=={self.tf}" if self.tf.count(".") == 2 else f"=={self.tf}.*"
+        dist = "tensorflow[and-cuda]" if self.device == "gpu" else "tensorflow-cpu"
+        reqs = [f"{dist}{pin}", "h5py"]
+        if self.legacy_keras:
+            reqs.append(f"tf-keras=={self.minor[0]}.{self.minor[1]}.*")
+        elif self.variant:
+            reqs.append(self.variant)
+        return reqs
+
+    def env_vars(self) -> dict[str, str]:
+        return {"TF_USE_LEGACY_KERAS": "1"} if self.legacy_keras else {}

@@ -1,0 +1,56 @@
+"""The shared vocabulary: format, loader, model, device and status names (see docs/design.md).
+
+These strings appear in the CLI, in results files and in reports; other tools read them, so they
+change only together with the docs.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    MISMATCH = "mismatch"
+    LOAD_ERROR = "load-error"
+    SAVE_ERROR = "save-error"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    UNSUPPORTED = "unsupported"
+
+    def __str__(self) -> str:  # serializes as its plain value in JSON, f-strings and tables
+        return self.value
+
+
+MODELS = ("mlp", "cnn", "rnn", "custom", "module")
+
+# Loaders per format, in the order a user reaches for them: the default call first, then
+# documented workarounds (argument in the name).  A loader that exists in the load version is
+# always tried, even where it is expected to fail: that failure is what users need to see.
+_LOAD_MODEL = (
+    "keras.models.load_model",
+    "keras.models.load_model[compile=False]",
+    "keras.models.load_model[custom_objects]",
+)
+FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
+    "savedmodel": (
+        "tf.saved_model.load",
+        "keras.models.load_model",
+        "keras.layers.TFSMLayer[call_endpoint=serving_default]",
+    ),
+    "keras": _LOAD_MODEL,
+    "h5": _LOAD_MODEL,
+    "weights-h5": ("model.load_weights",),
+    "tf-checkpoint": ("tf.train.Checkpoint.restore", "tf.train.load_checkpoint"),
+}
+FORMATS = tuple(FORMAT_LOADERS)
+
+DEVICES = ("cpu",)
+
+# Float tolerances for predictions, as TF's own tests use them (rtol, atol per dtype).
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-12, 1e-12),
+    "float32": (1e-6, 1e-6),
+    "float16": (1e-3, 1e-3),
+    "bfloat16": (1e-2, 1e-2),
+}

@@ -1,0 +1,66 @@
+"""Worker entry point: ``python -I main.py BATCH.json``.
+
+A batch is ``{"phase": "save"|"load", "out_dir": DIR, "requests": [...]}``.  For each request,
+in order, the worker writes ``OUT/<id>.start`` before it begins and ``OUT/<id>.json`` (plus
+``OUT/<id>.npz`` for arrays) when it ends.  If the process dies, the host sees which cell had
+started but not finished, marks it ``crash`` and starts a fresh worker on the rest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _import_worker_package():
+    # `python -I` keeps the script's folder off sys.path, and we must not put the host package
+    # there either; so load this folder as a package under a private name.
+    spec = importlib.util.spec_from_file_location(
+        "tfh_worker", HERE / "__init__.py", submodule_search_locations=[str(HERE)]
+    )
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["tfh_worker"] = pkg
+    spec.loader.exec_module(pkg)
+    return pkg
+
+
+def main(argv: list[str]) -> int:
+    batch = json.loads(Path(argv[1]).read_text())
+    out = Path(batch["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    _import_worker_package()
+    from tfh_worker.files import error_fields, write_json_atomic
+
+    try:
+        from tfh_worker import runtime  # imports TensorFlow: the slow part
+    except Exception as exc:  # an environment where TF does not even import
+        write_json_atomic(out / "versions.json", {"import_error": error_fields(exc)})
+        return 3
+
+    write_json_atomic(out / "versions.json", runtime.versions() | {"import_seconds":
+                                                                  time.monotonic() - t0})
+    if batch["phase"] == "save":
+        from tfh_worker.save import run_save as run_one
+    else:
+        from tfh_worker.load import run_load as run_one
+    for req in batch["requests"]:
+        (out / f"{req['id']}.start").write_text(str(time.time()))
+        start = time.monotonic()
+        try:
+            result = run_one(req, out)
+        except Exception as exc:  # a worker-level bug still belongs to this cell, not the batch
+            result = {"status": "error"} | error_fields(exc)
+        result["id"] = req["id"]
+        result["seconds"] = round(time.monotonic() - start, 3)
+        write_json_atomic(out / f"{req['id']}.json", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
