@@ -15,7 +15,7 @@ from . import execute
 from .envs import default_cache_dir, get_backend
 from .judge import judge
 from .plan import Cell, plan_cells
-from .results import RunDir
+from .results import COLUMNS, RunDir
 from .specs import EnvSpec
 from .vocab import Status
 
@@ -71,6 +71,7 @@ class Run:
         self.run: RunDir | None = None
         self.save_results: dict[tuple[str, str, str], dict] = {}
         self.done = 0
+        self._count_lock = threading.Lock()
 
     # -- environments -------------------------------------------------------------------
     def prepare_envs(self) -> None:
@@ -197,14 +198,16 @@ class Run:
     def _finish(self, cell: Cell, fields: dict) -> None:
         save_env, load_env = self.envs[cell.save_tf], self.envs[cell.load_tf]
         saved = self.save_results.get((cell.save_tf, cell.model, cell.format), {})
-        row = cell.as_dict() | {
-            "status": str(fields.pop("status")), "error_type": None, "error": None,
+        row = dict.fromkeys(COLUMNS) | cell.as_dict() | {
             "on_disk_format": saved.get("on_disk_format"),
             "save_versions": _versions(save_env), "load_versions": _versions(load_env),
             "save_env": save_env.key, "load_env": load_env.key,
-        } | {k: v for k, v in fields.items() if v is not None or k not in ("error_type", "error")}
+        } | fields
+        row["status"] = str(row["status"])
         self.run.append(json.loads(json.dumps(row, default=str)))
-        self.done += 1
+        with self._count_lock:
+            self.done += 1
+            done = self.done
         short = row["status"] + (f" ({row['error_type']})" if row.get("error_type") else "")
-        self.progress(f"cell {self.done}/{len(self.cells)}: {cell.save_tf}->{cell.load_tf} "
+        self.progress(f"cell {done}/{len(self.cells)}: {cell.save_tf}->{cell.load_tf} "
                       f"{cell.model}/{cell.format} {cell.loader}: {short}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,17 @@ def _import_worker_package():
     sys.modules["tfh_worker"] = pkg
     spec.loader.exec_module(pkg)
     return pkg
+
+
+def _test_hook(req: dict) -> None:
+    """Let the test suite make a real worker die or hang on a chosen cell (nothing else can)."""
+    action = req.get("test_hook")
+    if not action or os.environ.get("HARNESS_WORKER_TEST_HOOKS") != "1":
+        return
+    if action == "abort":  # as TF aborts the process on a fatal error
+        os.abort()
+    if action == "hang":
+        time.sleep(3600)
 
 
 def main(argv: list[str]) -> int:
@@ -52,6 +64,7 @@ def main(argv: list[str]) -> int:
     for req in batch["requests"]:
         (out / f"{req['id']}.start").write_text(str(time.time()))
         start = time.monotonic()
+        _test_hook(req)
         try:
             result = run_one(req, out)
         except Exception as exc:  # a worker-level bug still belongs to this cell, not the batch

@@ -1,0 +1,37 @@
+"""Shared fixtures.  Tests marked `tf` install real TensorFlow from the package index into uv
+environments (cached in HARNESS_CACHE or ~/.cache/tf-compat-harness, reused across runs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from harness.envs import default_cache_dir
+
+
+def pytest_collection_modifyitems(config, items):
+    # CI must never quietly skip the cross-version tests: without uv they fail instead.
+    if os.environ.get("CI") and any("crossversion" in i.keywords for i in items):
+        from harness.envs.uv import uv_bin
+
+        uv_bin()  # raises EnvError with a one-line reason if uv is missing
+
+
+@pytest.fixture(scope="session")
+def cache_dir():
+    return default_cache_dir()
+
+
+@pytest.fixture(scope="session")
+def uv_available():
+    try:
+        from harness.envs.uv import uv_bin
+
+        return uv_bin()
+    except Exception as exc:  # only outside CI: see pytest_collection_modifyitems
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"uv is not installed ({exc}); pip install uv")
+    return shutil.which("uv")
