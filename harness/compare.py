@@ -131,7 +131,10 @@ def ulp_distance(actual: np.ndarray, desired: np.ndarray) -> np.ndarray:
         i = np.ascontiguousarray(x, dtype=dtype).view(ints).astype(np.int64)
         return np.where(i < 0, np.iinfo(ints).min - i, i)
 
-    return np.abs(ordered(actual) - ordered(desired))
+    a, d = ordered(actual), ordered(desired)
+    if dtype.itemsize == 8:  # float64 distances can exceed int64 across zero: Python ints
+        return np.abs(a.astype(object) - d.astype(object)).astype(np.float64)
+    return np.abs(a - d)
 
 
 @dataclass
@@ -169,7 +172,9 @@ def compare_predictions(actual: list[np.ndarray], desired: list[np.ndarray],
             rep.within, rep.problem = False, f"output {i}: shape {list(a.shape)} != {list(d.shape)}"
             return rep
         a64, d64 = a.astype(np.float64), d.astype(np.float64)
-        abs_diff = np.abs(a64 - d64)
+        # Equal values (the same infinity included) differ by 0, as assert_allclose counts them.
+        with np.errstate(invalid="ignore"):
+            abs_diff = np.where(a64 == d64, 0.0, np.abs(a64 - d64))
         if not np.all(np.isfinite(a64) == np.isfinite(d64)):
             rep.within, rep.problem = False, f"output {i}: non-finite values differ"
         with np.errstate(divide="ignore", invalid="ignore"):

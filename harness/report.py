@@ -21,7 +21,7 @@ def env_lines(run_path: Path) -> list[str]:
     lines = []
     for label, env in info.get("environments", {}).items():
         r = env.get("resolved", {})
-        keras = r.get("keras") + (f" (tf_keras {r['tf_keras']})" if r.get("tf_keras") else "")
+        keras = str(r.get("keras")) + (f" (tf_keras {r['tf_keras']})" if r.get("tf_keras") else "")
         lines.append(f"  {label:<18} tf {r.get('tf')}, keras {keras}, numpy {r.get('numpy')}, "
                      f"h5py {r.get('h5py')}, protobuf {r.get('protobuf')}, "
                      f"python {r.get('python')} [{env.get('backend')}]")

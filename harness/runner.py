@@ -75,6 +75,8 @@ class Run:
 
     # -- environments -------------------------------------------------------------------
     def prepare_envs(self) -> None:
+        for env in self.envs.values():  # every spec checked before the first install
+            env.check()
         for label, env in self.envs.items():
             t = time.monotonic()
             env.create(progress=self.progress)

@@ -64,6 +64,9 @@ class Environment:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def check(self) -> None:
+        """Fail in one line, before anything is installed, where the spec cannot work."""
+
     def create(self, progress=None) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -33,7 +33,8 @@ def uv_error_line(stderr: str) -> str:
     lines = [ln.strip(" ×╰─▶│") .strip() for ln in stderr.splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if "No solution found" in ln and i + 1 < len(lines):
-            return lines[i + 1].removeprefix("cause: ")
+            why = [x for x in lines[i + 1:] if not x.startswith("hint:")]
+            return " ".join(why).removeprefix("cause: ")
     errors = [ln for ln in lines if ln.lower().startswith(("error", "failed", "because"))]
     return (errors or lines or ["uv failed without a message"])[-1]
 
@@ -60,9 +61,12 @@ class UvEnvironment(Environment):
             raise EnvError(f"--python {self.python}: cannot run it ({out.stderr.strip()[-200:]})")
         return out.stdout.strip()
 
+    def check(self) -> None:
+        self.spec.check_python(self._python_version())
+
     def create(self, progress=None) -> dict:
         info_file = self.path / "harness-env.json"
-        self.spec.check_python(self._python_version())
+        self.check()
         with self.lock():
             if info_file.exists() and self.interpreter.exists():
                 stored = json.loads(info_file.read_text())
