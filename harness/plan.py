@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .errors import HarnessError
 from .specs import EnvSpec
 from .vocab import FORMAT_LOADERS, FORMATS, MODELS
 
 
-class PlanError(ValueError):
-    pass
+class PlanError(HarnessError, ValueError):
+    """A selection of models/formats/loaders that means no cells."""
 
 
 @dataclass(frozen=True)

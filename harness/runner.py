@@ -203,7 +203,7 @@ class Run:
         row = dict.fromkeys(COLUMNS) | cell.as_dict() | {
             "on_disk_format": saved.get("on_disk_format"),
             "save_versions": _versions(save_env), "load_versions": _versions(load_env),
-            "save_env": save_env.key, "load_env": load_env.key,
+            "save_env": save_env.identity(), "load_env": load_env.identity(),
         } | fields
         row["status"] = str(row["status"])
         self.run.append(json.loads(json.dumps(row, default=str)))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import HarnessError
+
 # Python versions each TF minor has Linux wheels for (from the package index's metadata).
 TF_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
     (2, 5): ("3.6", "3.7", "3.8", "3.9"),
@@ -30,7 +32,7 @@ TF_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
 _SPEC = re.compile(r"^(?P<tf>\d+\.\d+(?:\.\d+)?)(?:\+(?P<variant>tf_keras|keras==[\w.]+))?$")
 
 
-class SpecError(ValueError):
+class SpecError(HarnessError, ValueError):
     """A spec the user wrote that cannot mean an environment."""
 
 

@@ -7,13 +7,17 @@ from pathlib import Path
 
 from .base import EnvError, Environment
 
+# backend name -> "module:Class"; imported only when chosen (docker needs the docker package)
+BACKENDS = {"uv": "harness.envs.uv:UvEnvironment"}
+
 
 def get_backend(name: str):
-    if name == "uv":
-        from .uv import UvEnvironment
+    import importlib
 
-        return UvEnvironment
-    raise EnvError(f"unknown backend {name!r}; available: uv")
+    if name not in BACKENDS:
+        raise EnvError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def default_cache_dir() -> Path:
@@ -24,4 +28,4 @@ def default_cache_dir() -> Path:
     return Path(base) / "tf-compat-harness"
 
 
-__all__ = ["EnvError", "Environment", "get_backend", "default_cache_dir"]
+__all__ = ["BACKENDS", "EnvError", "Environment", "get_backend", "default_cache_dir"]

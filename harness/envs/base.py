@@ -14,12 +14,13 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import HarnessError
 from ..specs import EnvSpec
 
 WORKER_MAIN = Path(__file__).resolve().parent.parent / "worker" / "main.py"
 
 
-class EnvError(RuntimeError):
+class EnvError(HarnessError, RuntimeError):
     """An environment that cannot be made: the message is one line naming the spec and why."""
 
 
@@ -49,6 +50,8 @@ class Environment:
     @property
     def label(self) -> str:
         """How the environment shows in tables: spec plus the Keras it really has."""
+        if self.spec.legacy_keras and self.info.get("tf_keras"):
+            return f"{self.spec.label} (tf_keras {self.info['tf_keras']})"
         keras = self.info.get("keras")
         return f"{self.spec.label} (keras {keras})" if keras else self.spec.label
 
@@ -73,9 +76,19 @@ class Environment:
     def worker_command(self, batch_file: Path) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    @property
+    def location(self) -> str:
+        """Where the environment lives (a folder, an image tag): shown to users."""
+        return str(self.cache_dir)
+
+    def identity(self) -> dict:
+        """What every cell row records about the environment it ran in, beyond versions
+        (backends add e.g. an image id)."""
+        return {"backend": self.backend, "key": self.key}
+
     def worker_env(self) -> dict[str, str]:
         env = self.spec.env_vars()
-        if self.spec.device == "cpu":
+        if self.spec.device.startswith("cpu"):
             env["CUDA_VISIBLE_DEVICES"] = "-1"  # never let a CPU cell quietly use a GPU
         return env
 

@@ -47,6 +47,10 @@ class UvEnvironment(Environment):
         return self.cache_dir / "envs" / self.key
 
     @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
     def interpreter(self) -> Path:
         return self.path / "bin" / "python"
 
