@@ -22,12 +22,19 @@ _live: set = set()
 _live_lock = threading.Lock()
 
 
+def _kill(handle) -> None:
+    if hasattr(handle, "pid") and hasattr(handle, "returncode"):  # a local subprocess.Popen
+        procs.kill(handle)
+    else:  # a backend's own handle (a container)
+        handle.kill()
+
+
 def kill_all() -> None:
     """Kill every running worker (on Ctrl-C): they run in their own sessions and would not
     receive the terminal's SIGINT."""
     with _live_lock:
         for proc in list(_live):
-            procs.kill(proc)
+            _kill(proc)
         _live.clear()
 
 
@@ -61,7 +68,7 @@ def run_batch(env, phase: str, requests: list[dict], work_dir: Path, *,
         batch_file.write_text(json.dumps({"phase": phase, "out_dir": str(work_dir),
                                           "requests": pending}))
         log = work_dir / f"worker-{attempt}.log"
-        proc = procs.start(env.worker_command(batch_file), env=env.worker_env(), log=log)
+        proc = env.start_worker(batch_file, log)
         with _live_lock:
             _live.add(proc)
         try:
@@ -71,7 +78,7 @@ def run_batch(env, phase: str, requests: list[dict], work_dir: Path, *,
             with _live_lock:
                 _live.discard(proc)
             if proc.poll() is None:
-                procs.kill(proc)
+                _kill(proc)
 
 
 def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeout) -> list[dict]:
@@ -106,14 +113,14 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
             return []
         now = time.monotonic()
         if started.exists() and time.time() - started.stat().st_mtime > cell_timeout:
-            procs.kill(proc)
+            _kill(proc)
             pending.pop(0)
             on_result(current, {"status": "timeout", "error_type": "Timeout",
                                 "error": f"cell exceeded its {cell_timeout:g} s limit",
                                 "log": str(log)})
             return pending
         if not started.exists() and now - last_progress > startup_timeout:
-            procs.kill(proc)
+            _kill(proc)
             for req in pending:
                 on_result(req, {"status": "timeout", "error_type": "Timeout",
                                 "error": f"worker started no cell within {startup_timeout:g} s",
@@ -124,7 +131,7 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
     try:
         proc.wait(timeout=30)
     except Exception:
-        procs.kill(proc)
+        _kill(proc)
     return []
 
 

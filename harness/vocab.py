@@ -45,7 +45,9 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
 }
 FORMATS = tuple(FORMAT_LOADERS)
 
-DEVICES = ("cpu",)
+# cpu: default; cpu-noonednn: TF_ENABLE_ONEDNN_OPTS=0 (changes float results on x86);
+# gpu: GPU environments, `unsupported` with the reason where no GPU is present.
+DEVICES = ("cpu", "cpu-noonednn", "gpu")
 
 # Float tolerances for predictions, as TF's own tests use them (rtol, atol per dtype).
 TOLERANCES: dict[str, tuple[float, float]] = {

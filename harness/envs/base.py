@@ -90,7 +90,17 @@ class Environment:
         env = self.spec.env_vars()
         if self.spec.device.startswith("cpu"):
             env["CUDA_VISIBLE_DEVICES"] = "-1"  # never let a CPU cell quietly use a GPU
+        if self.spec.device == "cpu-noonednn":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "0"  # oneDNN changes float results on x86
         return env
+
+    def start_worker(self, batch_file: Path, log: Path):
+        """Start the worker on a batch; return a handle with poll() -> int | None, kill() and
+        wait(timeout).  Output goes to `log`.  The default runs `worker_command` as a local
+        process; a backend that runs elsewhere (a container) returns its own handle."""
+        from .. import procs
+
+        return procs.start(self.worker_command(batch_file), env=self.worker_env(), log=log)
 
 
 def write_json(path: Path, data: dict) -> None:

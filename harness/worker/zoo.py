@@ -135,7 +135,7 @@ def build(name: str, train: bool = True) -> Built:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; the zoo has {', '.join(MODELS)}")
     clear_session()
-    keras.utils.set_random_seed(SEED)
+    set_seeds(SEED)
     rng = np.random.RandomState(SEED)
     if name == "module":
         m = Affine(rng)
@@ -165,6 +165,17 @@ def _train_module(m: Affine, rng: np.random.RandomState) -> None:
             loss = tf.reduce_mean(tf.square(m(x) - 1.0))
         for v, g in zip(m.trainable_variables, tape.gradient(loss, m.trainable_variables)):
             v.assign_sub(0.1 * g)
+
+
+def set_seeds(seed: int) -> None:
+    if hasattr(keras.utils, "set_random_seed"):  # TF >= 2.7
+        keras.utils.set_random_seed(seed)
+    else:
+        import random
+
+        random.seed(seed)
+        np.random.seed(seed)
+        tf.random.set_seed(seed)
 
 
 def clear_session() -> None:
