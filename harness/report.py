@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .results import load_frame
@@ -14,6 +15,33 @@ def _mark(row) -> str:
     if status in ("pass", "mismatch") and diff is not None and diff == diff:
         return f"{status} {float(diff):.0e}" if diff else f"{status} 0"
     return status
+
+
+_ARTIFACT_PATH = re.compile(r"\S*artifacts/[^/\s]+/[^/\s]+/[^/\s]+/")
+
+
+def error_summary(row, width: int = 150) -> str | None:
+    """The first line of a cell's error, with its type: what a footnote shows."""
+    if row["status"] == "pass" or not isinstance(row.get("error"), str):
+        return None
+    first = row["error"].strip().splitlines()[0] if row["error"].strip() else ""
+    first = _ARTIFACT_PATH.sub(".../", first)  # the same error for every model reads the same
+    kind = row.get("error_type")
+    text = f"{kind}: {first}" if isinstance(kind, str) and kind else first
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def with_footnotes(df):
+    """Number each distinct error; return the marks with [n] and the footnote lines."""
+    notes: dict[str, int] = {}
+    marks = []
+    for _, row in df.iterrows():
+        mark, summary = _mark(row), error_summary(row)
+        if summary:
+            n = notes.setdefault(summary, len(notes) + 1)
+            mark = f"{mark} [{n}]"
+        marks.append(mark)
+    return marks, [f"[{n}] {text}" for text, n in notes.items()]
 
 
 def env_lines(run_path: Path) -> list[str]:
@@ -34,7 +62,7 @@ def terminal_table(run_path: Path) -> str:
     df = load_frame(run_path)
     if df.empty:
         return "(no cells)"
-    df["cell"] = df.apply(_mark, axis=1)
+    df["cell"], footnotes = with_footnotes(df)
     df["save -> load"] = df["save_tf"] + " -> " + df["load_tf"]
     pivot = df.pivot_table(index=["model", "format", "loader"], columns="save -> load",
                            values="cell", aggfunc="first").fillna("")
@@ -46,4 +74,5 @@ def terminal_table(run_path: Path) -> str:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     return "\n".join(["Environments:", *env_lines(run_path), "", table, "",
                       f"{len(df)} cells: {summary}",
-                      "(pass/mismatch show max |diff| of predictions against the save side)"])
+                      "(pass/mismatch show max |diff| of predictions against the save side; "
+                      "[n] is the error below, in full in cells.jsonl)", "", *footnotes])

@@ -83,6 +83,22 @@ def test_terminal_table(tmp_path):
     assert "4 cells: 2 pass, 1 mismatch, 1 load-error" in text
 
 
+def test_errors_become_numbered_footnotes_grouped_across_artifact_paths(tmp_path):
+    run = RunDir.create(tmp_path, "r")
+    run.write_run_info({"environments": {"2.12": _env("2.12.1", "2.12.0")}})
+    base = {"save_tf": "2.12", "load_tf": "2.12", "format": "keras",
+            "loader": "keras.models.load_model", "status": "load-error", "error_type": "ValueError"}
+    for model in ("mlp", "cnn"):  # the same error, each naming its own artifact
+        run.append(base | {"model": model, "error": f"File not found: filepath=/r/artifacts/"
+                                                     f"2.12-cpu-abc/{model}/keras/model.keras.\nx"})
+    run.append(base | {"model": "rnn", "error": "Unrecognized keyword arguments: time_major"})
+    text = terminal_table(run.path)
+    assert "[1] ValueError: File not found: .../model.keras." in text
+    assert "[2] ValueError: Unrecognized keyword arguments: time_major" in text
+    assert "[3]" not in text
+    assert sum("load-error [1]" in ln for ln in text.splitlines()) == 2
+
+
 def test_terminal_table_env_without_keras_dist(tmp_path):
     # TF 2.5 (in specs.TF_PYTHONS) ships Keras as keras-nightly: query.py reports keras None.
     run = RunDir.create(tmp_path, "r")
