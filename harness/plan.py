@@ -55,3 +55,28 @@ def plan_cells(save: list[EnvSpec], load: list[EnvSpec], models: list[str] | Non
     if not cells:
         raise PlanError("the selection leaves no cells (no chosen loader reads a chosen format)")
     return cells
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' (1 <= K <= N) -> (K, N)."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise PlanError(f"bad --shard {text!r}: expected K/N, e.g. 2/4")
+    k_, n_ = int(k), int(n)
+    if n_ < 1 or not 1 <= k_ <= n_:
+        raise PlanError(f"bad --shard {text!r}: need 1 <= K <= N")
+    return k_, n_
+
+
+def _shard_order(c: Cell) -> tuple:
+    # Cells of one load environment stay together, so a shard starts few load workers.
+    return (c.load_tf, c.load_device, c.save_tf, c.save_device, c.model, c.format, c.loader)
+
+
+def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
+    """The K-th of N contiguous, nearly equal slices of the cells in a fixed order: the same
+    on every machine, disjoint, and together exactly the whole plan."""
+    ordered = sorted(cells, key=_shard_order)
+    lo, hi = len(ordered) * (k - 1) // n, len(ordered) * k // n
+    chosen = set(ordered[lo:hi])
+    return [c for c in cells if c in chosen]

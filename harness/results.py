@@ -49,6 +49,20 @@ class RunDir:
         run.path.mkdir(parents=True, exist_ok=False)
         return run
 
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run, to append to (`--resume`).  A last line cut by a killed host gets
+        its newline, so the next row starts on a line of its own."""
+        run = cls(Path(path))
+        if not (run.path / "run.json").exists():
+            raise FileNotFoundError(f"{run.path} is not a run folder (no run.json)")
+        if run.cells_file.exists() and run.cells_file.stat().st_size:
+            with open(run.cells_file, "rb+") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+        return run
+
     def write_run_info(self, info: dict) -> None:
         base = {"harness_version": __version__, "host": {
             "hostname": platform.node(), "platform": platform.platform(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -12,14 +13,28 @@ from .common import add_env_options, csv
 
 def add_parser(sub) -> None:
     run = sub.add_parser("run", help="save under some TF versions, load under others, compare")
-    run.add_argument("--save", required=True, type=csv, metavar="SPECS",
+    run.add_argument("--matrix", type=Path, metavar="TOML",
+                     help="a matrix spec (matrix/smoke.toml, matrix/nightly.toml); the axis "
+                          "options below, when given too, replace its axes")
+    run.add_argument("--save", type=csv, metavar="SPECS",
                      help="TF version specs to save under, comma-separated (2.12,2.16.1,"
                           "2.16+tf_keras,2.16+keras==3.3.3)")
-    run.add_argument("--load", required=True, type=csv, metavar="SPECS",
+    run.add_argument("--load", type=csv, metavar="SPECS",
                      help="TF version specs to load under")
     run.add_argument("--models", type=csv, help="zoo models (default: all)")
     run.add_argument("--formats", type=csv, help="formats (default: all)")
     run.add_argument("--loaders", type=csv, help="loaders (default: every loader of a format)")
+    run.add_argument("--devices", type=csv, metavar="DEVICES",
+                     help="devices for both sides: cpu, cpu-noonednn, gpu (default: cpu)")
+    run.add_argument("--save-devices", type=csv, metavar="DEVICES", help="devices to save on")
+    run.add_argument("--load-devices", type=csv, metavar="DEVICES", help="devices to load on")
+    run.add_argument("--shard", metavar="K/N",
+                     help="run only the K-th of N deterministic slices of the cells "
+                          "(join the shards with `harness merge`)")
+    run.add_argument("--resume", type=Path, metavar="RUN",
+                     help="finish only the cells results/<run-id> does not have yet")
+    run.add_argument("--no-save-cache", dest="save_cache", action="store_false",
+                     help="save every artifact anew instead of reusing the save cache")
     run.add_argument("--results-dir", type=Path, default=Path("results"),
                      help="where results/<run-id>/ goes (default: %(default)s)")
     run.add_argument("--run-id", help="name of the run folder (default: timestamp)")
@@ -27,28 +42,69 @@ def add_parser(sub) -> None:
                      help="environments worked on at once (default: %(default)s)")
     run.add_argument("--cell-timeout", type=float, default=600.0,
                      help="seconds one cell may take (default: %(default)s)")
+    run.add_argument("--batch-size", type=int, default=300,
+                     help="load cells per worker process, bounding its memory "
+                          "(default: %(default)s)")
+    run.add_argument("--quiet", action="store_true", help="do not print the table at the end")
     add_env_options(run)
+
+
+AXIS_FLAGS = ("save", "load", "models", "formats", "loaders", "devices", "save_devices",
+              "load_devices")
+
+
+def build_options(args):
+    from ..matrix import Matrix
+    from ..plan import parse_shard
+    from ..runner import RunOptions
+
+    if args.jobs < 1:
+        raise UserError("-j/--jobs must be at least 1")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    given = [f for f in AXIS_FLAGS if getattr(args, f)]
+    matrix = None
+    if args.resume:
+        if args.matrix or given or args.shard:
+            raise UserError("--resume takes the plan from the run it resumes; drop --matrix, "
+                            "--shard and the axis options")
+    elif args.matrix:
+        matrix = Matrix.load(args.matrix)
+        overrides = {f: getattr(args, f) for f in given if f != "devices"}
+        if args.devices:
+            overrides.setdefault("save_devices", args.devices)
+            overrides.setdefault("load_devices", args.devices)
+        if overrides:
+            matrix = dataclasses.replace(matrix, **overrides)
+            matrix.validate()
+    elif not (args.save and args.load):
+        raise UserError("give --save and --load, or --matrix FILE, or --resume RUN")
+    return RunOptions(
+        save=args.save or [], load=args.load or [], models=args.models, formats=args.formats,
+        loaders=args.loaders, devices=args.devices, save_devices=args.save_devices,
+        load_devices=args.load_devices, matrix=matrix, results_dir=args.results_dir,
+        cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of, python=args.python,
+        jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
+        shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
+        save_cache=args.save_cache, batch_size=args.batch_size,
+        command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
 
 
 def main(args) -> int:
     from .. import execute
     from ..report import terminal_table
-    from ..runner import Progress, Run, RunOptions
+    from ..runner import Progress, Run
 
-    if args.jobs < 1:
-        raise UserError("-j/--jobs must be at least 1")
-    opts = RunOptions(save=args.save, load=args.load, models=args.models, formats=args.formats,
-                      loaders=args.loaders, results_dir=args.results_dir, cache_dir=args.cache_dir,
-                      backend=args.backend, as_of=args.as_of, python=args.python, jobs=args.jobs,
-                      cell_timeout=args.cell_timeout, run_id=args.run_id)
-    run = Run(opts, Progress())
+    run = Run(build_options(args), Progress())
     try:
         run_dir = run.execute()
     except KeyboardInterrupt:
         execute.kill_all()
-        where = f"; finished cells are in {run.run.cells_file}" if run.run else ""
+        where = (f"; finished cells are in {run.run.cells_file}; finish with "
+                 f"`harness run --resume {run.run.path}`" if run.run else "")
         print(f"harness: interrupted after {run.done} cells{where}", file=sys.stderr)
         return 130
-    print(terminal_table(run_dir.path))
+    if not args.quiet:
+        print(terminal_table(run_dir.path))
     print(f"\nresults: {run_dir.path}")
     return 0

@@ -1,0 +1,150 @@
+"""The content-addressed save cache: a model saved in one format under one environment is saved
+once, and every load version of this run and of later runs reads that copy.
+
+An entry's address is a hash of what could change the bytes or the reference: the
+environment's resolved versions (and, where the backend can tell, every installed
+distribution), its device and variant variables, and the worker's own code (harness/worker/**,
+which holds the zoo and the savers).  Layout under the cache dir:
+
+    saves/<address>/ENTRY.json                 what the address was computed from
+    saves/<address>/<model>/reference.{json,npz}
+    saves/<address>/<model>/<format>/...       the artifact and its manifest.json
+    saves/<address>/<model>/<format>.result.json   the save's result; written last, so its
+                                                   presence means the entry is complete
+
+Only outcomes that the same inputs would give again are kept (ok, unsupported, save-error);
+crashes and timeouts are retried by the next run.  A file lock per address makes two runs
+that need the same saves take turns: the second finds the first one's results.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from .envs.base import WORKER_MAIN
+
+WORKER_DIR = WORKER_MAIN.parent
+CACHEABLE = ("ok", "unsupported", "save-error")
+
+
+@cache
+def worker_code_hash() -> str:
+    """sha256 over harness/worker/**/*.py (paths and bytes): any change to the zoo or a saver
+    gives new addresses."""
+    h = hashlib.sha256()
+    for p in sorted(WORKER_DIR.rglob("*.py")):
+        h.update(str(p.relative_to(WORKER_DIR)).encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _installed_dists(env) -> list[str] | None:
+    """Every distribution in a local environment (name-version from dist-info folders): the
+    resolved versions beyond the few the environment reports."""
+    root = getattr(env, "path", None)
+    if root is None:
+        return None
+    found = sorted(p.name for p in Path(root).glob("lib/python*/site-packages/*.dist-info"))
+    return found or None
+
+
+def entry_inputs(env) -> dict:
+    info = {k: v for k, v in env.info.items() if k not in ("executable",)}
+    identity = {k: v for k, v in env.identity().items() if k != "key"}  # e.g. a docker image
+    return {"resolved": info, "distributions": _installed_dists(env),
+            "identity": identity, "device": env.spec.device, "env_vars": env.worker_env(),
+            "worker": worker_code_hash()}
+
+
+class SaveCache:
+    def __init__(self, cache_dir: Path):
+        self.root = Path(cache_dir) / "saves"
+
+    def address(self, env) -> str:
+        blob = json.dumps(entry_inputs(env), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+    def entry(self, env) -> SaveEntry:
+        return SaveEntry(self.root / self.address(env), entry_inputs(env))
+
+
+class SaveEntry:
+    def __init__(self, path: Path, inputs: dict):
+        self.path = path
+        self.inputs = inputs
+
+    def reference_dir(self, model: str) -> Path:
+        return self.path / model
+
+    def artifact_dir(self, model: str, fmt: str) -> Path:
+        return self.path / model / fmt
+
+    def _result_file(self, model: str, fmt: str) -> Path:
+        return self.path / model / f"{fmt}.result.json"
+
+    @contextmanager
+    def lock(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def get(self, model: str, fmt: str) -> dict | None:
+        try:
+            result = json.loads(self._result_file(model, fmt).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if result.get("status") == "ok" and not (self.reference_dir(model)
+                                                 / "reference.json").exists():
+            return None
+        return result
+
+    def prepare(self, model: str, fmt: str) -> None:
+        """Clear what a save that died half-way may have left."""
+        shutil.rmtree(self.artifact_dir(model, fmt), ignore_errors=True)
+        self._result_file(model, fmt).unlink(missing_ok=True)
+        entry = self.path / "ENTRY.json"
+        if not entry.exists():
+            _write_json(entry, self.inputs)
+
+    def put(self, model: str, fmt: str, result: dict) -> bool:
+        if result.get("status") not in CACHEABLE:
+            return False
+        keep = {k: v for k, v in result.items() if k not in ("log", "id")}
+        _write_json(self._result_file(model, fmt), keep)
+        return True
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
+
+
+def place(src: Path, dst: Path) -> None:
+    """Put a cached file or folder into a run (hard links: no copy, no extra disk)."""
+    if not src.exists() or dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(src), str(dst))
