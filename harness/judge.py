@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare import compare_params, compare_predictions, normalized
-from .vocab import Status
+from .vocab import FORMAT_TOLERANCES, Status
 
 
 def read_reference(ref_dir: Path) -> tuple[dict, list[np.ndarray], list[tuple[str, np.ndarray]]]:
@@ -42,6 +42,9 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
     meta, ref_outputs, ref_params = read_reference(ref_dir)
     outputs, params = read_loaded(npz, result)
     fields: dict = {"notes": dict(result.get("notes") or {})}
+    if tolerance is None and manifest.get("format") in FORMAT_TOLERANCES:
+        tolerance, why = FORMAT_TOLERANCES[manifest["format"]]
+        fields["notes"]["tolerance"] = f"rtol={tolerance[0]:g}, atol={tolerance[1]:g}: {why}"
     if params is not None and result.get("loader") == "tf.train.load_checkpoint":
         params, dropped = map_checkpoint_keys(params, manifest.get("checkpoint_keys", {}))
         fields["notes"]["non_parameter_keys"] = dropped

@@ -91,5 +91,23 @@ class EnvSpec:
             reqs.append(self.variant)
         return reqs
 
+    def optional_requirements(self) -> dict[str, list[str]]:
+        """Converters installed after TF, each group on its own: a group that cannot install
+        for this TF leaves the environment as it was, and its loaders say `unsupported`.
+
+        Versions were picked with `uv pip install --dry-run` against each TF minor: tf2onnx
+        1.17 (no protobuf 3.20 pin, unlike 1.16) and onnxruntime resolve from 2.12 to 2.21;
+        tfmot 0.7.5 is the last release for Keras 2 inside tf.keras (0.8 wants tf_keras and
+        would drag the full `tensorflow` package in through it), and under Keras 3 tfmot
+        cannot run at all, so it is installed only where Keras 2 is what the worker uses.
+        """
+        groups = {"onnx": ["tf2onnx==1.17.0", "onnx"], "onnxruntime": ["onnxruntime"],
+                  "litert": ["ai-edge-litert"]}
+        if self.minor < (2, 16):
+            groups["tfmot"] = ["tensorflow-model-optimization==0.7.5"]
+        elif self.legacy_keras:
+            groups["tfmot"] = ["tensorflow-model-optimization==0.8.*"]
+        return groups
+
     def env_vars(self) -> dict[str, str]:
         return {"TF_USE_LEGACY_KERAS": "1"} if self.legacy_keras else {}

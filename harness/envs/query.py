@@ -7,7 +7,9 @@ import sys
 
 DISTS = {"tf": ("tensorflow", "tensorflow-cpu", "tf-nightly"), "keras": ("keras",),
          "tf_keras": ("tf-keras",), "numpy": ("numpy",), "h5py": ("h5py",),
-         "protobuf": ("protobuf",)}
+         "protobuf": ("protobuf",), "tf2onnx": ("tf2onnx",), "onnx": ("onnx",),
+         "onnxruntime": ("onnxruntime",), "tfmot": ("tensorflow-model-optimization",),
+         "ai_edge_litert": ("ai-edge-litert",)}
 
 
 def version(names):

@@ -39,8 +39,18 @@ def uv_error_line(stderr: str) -> str:
     return (errors or lines or ["uv failed without a message"])[-1]
 
 
+# What an optional converter must never move: TF and the packages whose versions TF pins.
+_FROZEN = {"tensorflow", "tensorflow-cpu", "tensorflow-intel", "keras", "tf-keras", "numpy",
+           "protobuf", "h5py", "ml-dtypes", "tensorboard"}
+
+
 class UvEnvironment(Environment):
     backend = "uv"
+
+    def requested(self) -> dict:
+        # The optional converters are part of the identity: an environment cached before they
+        # were added (or with other pins) is rebuilt, not silently reused without them.
+        return super().requested() | {"optional": self.spec.optional_requirements()}
 
     @property
     def path(self) -> Path:
@@ -83,7 +93,8 @@ class UvEnvironment(Environment):
             shutil.rmtree(self.path, ignore_errors=True)
             try:
                 self._install()
-                self.info = self._query()
+                optional = self._install_optional()
+                self.info = self._query() | {"optional": optional}
             except BaseException:
                 shutil.rmtree(self.path, ignore_errors=True)
                 raise
@@ -106,6 +117,26 @@ class UvEnvironment(Environment):
             reqs = " ".join(self.spec.requirements())
             raise EnvError(f"TF {self.spec.label}: cannot install {reqs}{when}: "
                            f"{uv_error_line(out.stderr)}")
+
+    def _install_optional(self) -> dict[str, str]:
+        """Each converter group on its own, with TF's own pins held fixed by a constraints
+        file; returns group -> "installed" or the one-line reason it is not."""
+        out = self._uv("pip", "freeze", "--python", str(self.interpreter))
+        frozen = [ln for ln in out.stdout.splitlines()
+                  if "==" in ln and ln.split("==")[0].strip().lower() in _FROZEN]
+        status: dict[str, str] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            constraints = Path(tmp) / "constraints.txt"
+            constraints.write_text("\n".join(frozen) + "\n")
+            for group, reqs in self.spec.optional_requirements().items():
+                cmd = ["pip", "install", "--python", str(self.interpreter),
+                       "--constraint", str(constraints), *reqs]
+                if self.as_of:
+                    cmd += ["--exclude-newer", self.as_of]
+                res = self._uv(*cmd)
+                status[group] = "installed" if res.returncode == 0 else \
+                    f"not installed: {' '.join(reqs)}: {uv_error_line(res.stderr)}"
+        return status
 
     def _query(self) -> dict:
         with tempfile.TemporaryDirectory() as tmp:

@@ -20,9 +20,13 @@ def run_load(req: dict, out: Path) -> dict:
         return {"status": "unsupported",
                 "error": f"the worker has no loader {req['loader']!r} for {req['format']}"}
     art = Path(req["artifact_dir"])
-    with np.load(Path(req["reference_dir"]) / "reference.npz") as ref:
+    ref_dir = Path(req["reference_dir"])
+    names = json.loads((ref_dir / "reference.json").read_text())["param_names"]
+    with np.load(ref_dir / "reference.npz") as ref:
         inputs = ref["inputs"]
-    ctx = LoadContext(art, json.loads((art / "manifest.json").read_text()), req["model"], inputs)
+        ref_params = [(n, ref[f"p{i}"]) for i, n in enumerate(names)]
+    ctx = LoadContext(art, json.loads((art / "manifest.json").read_text()), req["model"], inputs,
+                      ref_params)
     zoo.clear_session()
     try:
         loaded = loader(ctx)

@@ -103,6 +103,8 @@ class LoadContext:
     manifest: dict
     model: str
     inputs: np.ndarray
+    # The save side's parameters: converted formats look them up among their constants.
+    ref_params: list[tuple[str, np.ndarray]] | None = None
 
 
 @dataclass

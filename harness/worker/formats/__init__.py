@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from . import h5, keras_file, savedmodel, tf_checkpoint, weights_h5
+from . import (
+    frozen_graph,
+    h5,
+    keras_file,
+    keras_savedmodel,
+    onnx_file,
+    savedmodel,
+    tf1_checkpoint,
+    tf_checkpoint,
+    tflite_dynamic,
+    tflite_float,
+    weights_h5,
+)
 
-FORMATS = {m.NAME: m for m in (savedmodel, keras_file, h5, weights_h5, tf_checkpoint)}
+FORMATS = {m.NAME: m for m in (savedmodel, keras_savedmodel, keras_file, h5, weights_h5,
+                               tf_checkpoint, tf1_checkpoint, frozen_graph, tflite_float,
+                               tflite_dynamic, onnx_file)}

@@ -4,6 +4,7 @@ otherwise; the manifest records what the bytes really are."""
 from __future__ import annotations
 
 from ..runtime import file_kind, require_keras_model
+from ._h5py_reader import h5py_loader
 from ._keras_loaders import load_model_loaders
 
 NAME = "keras"
@@ -19,4 +20,5 @@ def save(built, art) -> dict:
     return {"on_disk_format": file_kind(art / FILENAME), "entry": FILENAME}
 
 
-LOADERS = load_model_loaders(lambda ctx: ctx.artifact / FILENAME)
+LOADERS = load_model_loaders(lambda ctx: ctx.artifact / FILENAME) | {
+    "h5py.File": h5py_loader(lambda ctx: ctx.artifact / FILENAME)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..runtime import (
     LoadContext,
     Loaded,
@@ -45,31 +47,55 @@ def save(built, art) -> dict:
     return {"on_disk_format": "savedmodel-directory", "entry": DIRNAME, "signatures": sigs}
 
 
-def _tf_load(ctx: LoadContext) -> Loaded:
-    obj = tf.saved_model.load(str(ctx.artifact / DIRNAME))
-    if "serving_default" not in obj.signatures:
-        raise KeyError(f"no serving_default signature; it has {sorted(obj.signatures)}")
-    fn = obj.signatures["serving_default"]
-    # The concrete function's captured variables carry their saved names under Keras 2 and 3
-    # alike ("dense/kernel:0"); the loaded object's .variables is empty for Keras 3 models.
-    return Loaded(call_signature(fn, ctx.inputs), variables_params(fn.variables),
-                  {"signature": signature_info(fn)})
+def saved_model_loaders(dirname: str) -> dict:
+    """The loaders of a SavedModel directory `dirname` inside the artifact (also used by
+    keras-savedmodel, whose directory is the same format written by Keras)."""
+
+    def tf_load(ctx: LoadContext) -> Loaded:
+        obj = tf.saved_model.load(str(ctx.artifact / dirname))
+        if "serving_default" not in obj.signatures:
+            raise KeyError(f"no serving_default signature; it has {sorted(obj.signatures)}")
+        fn = obj.signatures["serving_default"]
+        # The concrete function's captured variables carry their saved names under Keras 2 and
+        # 3 alike ("dense/kernel:0"); the loaded object's .variables is empty for Keras 3.
+        sigs = {k: signature_info(f) for k, f in obj.signatures.items()}
+        return Loaded(call_signature(fn, ctx.inputs), variables_params(fn.variables),
+                      {"signature": signature_info(fn)} | signature_change(ctx, sigs))
+
+    def keras_load(ctx: LoadContext) -> Loaded:
+        return loaded_keras_model(keras.models.load_model(str(ctx.artifact / dirname)), ctx)
+
+    def tfsm_layer(endpoint: str | None):
+        def load(ctx: LoadContext) -> Loaded:
+            if not hasattr(keras.layers, "TFSMLayer"):
+                raise Unsupported(f"keras.layers.TFSMLayer does not exist in Keras "
+                                  f"{keras.__version__}")
+            kwargs = {"call_endpoint": endpoint} if endpoint else {}
+            layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
+            outputs = outputs_list(layer(tf.constant(ctx.inputs)))
+            return Loaded(outputs, variables_params(layer.weights))
+        return load
+
+    return {"tf.saved_model.load": tf_load, "keras.models.load_model": keras_load,
+            "keras.layers.TFSMLayer": tfsm_layer(None),
+            "keras.layers.TFSMLayer[call_endpoint=serving_default]": tfsm_layer("serving_default")}
 
 
-def _keras_load(ctx: LoadContext) -> Loaded:
-    return loaded_keras_model(keras.models.load_model(str(ctx.artifact / DIRNAME)), ctx)
+def signature_change(ctx: LoadContext, loaded_sigs: dict) -> dict:
+    """A note when the signatures seen on load differ from those the save side recorded."""
+    saved = ctx.manifest.get("signatures")
+    if saved is None:
+        return {}
+    saved = json.loads(json.dumps(saved))
+    loaded = json.loads(json.dumps(loaded_sigs))
+    if saved == loaded:
+        return {"signatures_changed": False}
+    changed = sorted(k for k in set(saved) | set(loaded) if saved.get(k) != loaded.get(k))
+    return {"signatures_changed": True,
+            "signature_changes": {k: {"saved": saved.get(k), "loaded": loaded.get(k)}
+                                  for k in changed}}
 
 
-def _tfsm_layer(ctx: LoadContext) -> Loaded:
-    if not hasattr(keras.layers, "TFSMLayer"):
-        raise Unsupported(f"keras.layers.TFSMLayer does not exist in Keras {keras.__version__}")
-    layer = keras.layers.TFSMLayer(str(ctx.artifact / DIRNAME), call_endpoint="serving_default")
-    outputs = outputs_list(layer(tf.constant(ctx.inputs)))
-    return Loaded(outputs, variables_params(layer.weights))
-
-
-LOADERS = {
-    "tf.saved_model.load": _tf_load,
-    "keras.models.load_model": _keras_load,
-    "keras.layers.TFSMLayer[call_endpoint=serving_default]": _tfsm_layer,
-}
+_ALL = saved_model_loaders(DIRNAME)
+LOADERS = {k: _ALL[k] for k in ("tf.saved_model.load", "keras.models.load_model",
+                                "keras.layers.TFSMLayer[call_endpoint=serving_default]")}

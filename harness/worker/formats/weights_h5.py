@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import zoo
 from ..runtime import LoadContext, Loaded, file_kind, require_keras_model
+from ._h5py_reader import h5py_loader
 
 NAME = "weights-h5"
 FILENAME = "model.weights.h5"  # Keras 3 insists on this suffix; Keras 2 writes HDF5 for it too
@@ -25,4 +26,5 @@ def _load_weights(ctx: LoadContext) -> Loaded:
     return Loaded(fresh.predict(ctx.inputs), fresh.params())
 
 
-LOADERS = {"model.load_weights": _load_weights}
+LOADERS = {"model.load_weights": _load_weights,
+           "h5py.File": h5py_loader(lambda ctx: ctx.artifact / FILENAME)}

@@ -1,0 +1,59 @@
+"""Parameters read straight out of the HDF5 bytes with h5py, independent of Keras: what is in
+the file, whether or not this Keras can load it.  Works for Keras 2 full models and weight
+files, Keras 3 `.weights.h5`, and the `model.weights.h5` inside a Keras 3 `.keras` zip."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+
+from ..runtime import LoadContext, Loaded, Unsupported
+
+
+def _text(x) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def read_params(f) -> tuple[list[tuple[str, np.ndarray]], str]:
+    """(name, value) of every model weight in an open h5py.File, and the layout found."""
+    root = f["model_weights"] if "model_weights" in f else f
+    params = []
+    if "layer_names" in root.attrs:  # Keras 2 (and Keras 3's legacy .h5): names are stored
+        for layer in root.attrs["layer_names"]:
+            g = root[_text(layer)]
+            for wn in g.attrs.get("weight_names", []):
+                params.append((_text(wn), np.asarray(g[_text(wn)][()])))
+        return params, "keras2-hdf5 (weight_names)"
+    if "layers" in root:  # Keras 3: layers/<layer>/vars/<i>, variables named by position only
+        def visit(name, obj):
+            if hasattr(obj, "shape"):
+                params.append((name.replace("/vars/", "/vars_"), np.asarray(obj[()])))
+        root["layers"].visititems(visit)
+        return params, "keras3-hdf5 (layers/<layer>/vars/<i>)"
+    raise ValueError(f"no Keras weights layout in this HDF5 file (top level: {sorted(root)})")
+
+
+def h5py_loader(path_of):
+    def load(ctx: LoadContext) -> Loaded:
+        try:
+            import h5py
+        except ImportError as exc:
+            raise Unsupported(f"h5py is not installed here ({exc})") from None
+        path = path_of(ctx)
+        with open(path, "rb") as fh:
+            is_zip = fh.read(4) == b"PK\x03\x04"
+        notes = {"h5py": h5py.__version__}
+        if is_zip:  # a Keras 3 .keras archive: the weights are an HDF5 file inside it
+            with zipfile.ZipFile(path) as z:
+                blob = z.read("model.weights.h5")
+            notes["read_from"] = "model.weights.h5 inside the zip"
+            with h5py.File(io.BytesIO(blob), "r") as f:
+                params, layout = read_params(f)
+        else:
+            with h5py.File(path, "r") as f:
+                params, layout = read_params(f)
+        notes["layout"] = layout
+        return Loaded(None, params, notes)
+    return load

@@ -1,0 +1,107 @@
+"""`tflite` and `tflite-dynamic` (dynamic-range quantized): tf.lite.TFLiteConverter, loaded with
+tf.lite.Interpreter and with ai_edge_litert's Interpreter (TF's announced successor)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime import KERAS_MAJOR, LoadContext, Loaded, Unsupported, tf
+from ._converted import find_reference, inference_function
+
+FILENAME = "model.tflite"
+
+
+def unsupported_reason(built) -> str | None:
+    return None
+
+
+def _converter(built, art, notes: dict):
+    """from_keras_model is what users call; where it breaks (Keras 3 under TF 2.16+), the
+    documented route is a SavedModel via model.export() and from_saved_model: recorded."""
+    if built.kind == "module":
+        notes["converter"] = "from_concrete_functions"
+        return tf.lite.TFLiteConverter.from_concrete_functions(
+            [inference_function(built)], built.obj)
+    try:
+        conv = tf.lite.TFLiteConverter.from_keras_model(built.obj)
+        notes["converter"] = "from_keras_model"
+        return conv
+    except Exception as exc:
+        if KERAS_MAJOR < 3:
+            raise
+        notes["from_keras_model_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    export_dir = art.parent / (art.name + "-export")
+    built.obj.export(str(export_dir))
+    notes["converter"] = "from_saved_model(model.export(dir))"
+    return tf.lite.TFLiteConverter.from_saved_model(str(export_dir))
+
+
+def saver(quantized: bool):
+    def save(built, art) -> dict:
+        notes: dict = {}
+        conv = _converter(built, art, notes)
+        if quantized:
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        blob = conv.convert()
+        (art / FILENAME).write_bytes(blob)
+        kind = "tflite-flatbuffer" if blob[4:8] == b"TFL3" else "unknown"
+        return {"on_disk_format": kind, "entry": FILENAME, "quantized": quantized,
+                "conversion": notes}
+    return save
+
+
+def run_interpreter(interp, x: np.ndarray) -> list[np.ndarray]:
+    """Resize the (batch 1) input to the stored batch, run, read every output."""
+    (inp,) = interp.get_input_details()
+    interp.resize_tensor_input(inp["index"], list(x.shape))
+    interp.allocate_tensors()
+    interp.set_tensor(inp["index"], x.astype(inp["dtype"]))
+    interp.invoke()
+    outs = sorted(interp.get_output_details(), key=lambda d: d["name"])
+    return [np.array(interp.get_tensor(d["index"])) for d in outs]
+
+
+def constants(interp) -> list[tuple[str, np.ndarray]]:
+    """Tensors with data in the flatbuffer (weights); intermediates raise or are empty."""
+    io = {d["index"] for d in interp.get_input_details() + interp.get_output_details()}
+    out = []
+    for d in interp.get_tensor_details():
+        if d["index"] in io or not len(d["shape"]):
+            continue
+        try:
+            v = np.array(interp.get_tensor(d["index"]))
+        except ValueError:
+            continue
+        out.append((d["name"], v))
+    return out
+
+
+def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
+    outputs = run_interpreter(interp, ctx.inputs)
+    consts = constants(interp)
+    quant = any(v.dtype in (np.int8, np.uint8) for _, v in consts)
+    why = ("quantized TFLite stores int8 weights with scales: no float parameter to compare"
+           if quant else "TFLite names weights after the ops reading them and transposes "
+           "them into its layouts: looked up by value instead")
+    return Loaded(outputs, None, {"params": f"not exposed by name: {why}",
+                                  **find_reference(consts, ctx.ref_params), **notes})
+
+
+def _tf_lite(ctx: LoadContext) -> Loaded:
+    interp = tf.lite.Interpreter(model_path=str(ctx.artifact / FILENAME))
+    return _loaded(interp, ctx)
+
+
+def _litert(ctx: LoadContext) -> Loaded:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise Unsupported(f"ai_edge_litert is not installed in this environment ({exc})") \
+            from None
+    import importlib.metadata as md
+
+    interp = Interpreter(model_path=str(ctx.artifact / FILENAME))
+    return _loaded(interp, ctx, ai_edge_litert=md.version("ai-edge-litert"))
+
+
+LOADERS = {"tf.lite.Interpreter": _tf_lite, "ai_edge_litert.interpreter.Interpreter": _litert}
