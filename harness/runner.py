@@ -58,6 +58,7 @@ class RunOptions:
     run_id: str | None = None
     shard: tuple[int, int] | None = None
     resume: Path | None = None  # a run folder: finish only the cells it does not have yet
+    only: set[tuple] | None = None  # Cell.key()s: run only these cells of the plan (pytest)
     save_cache: bool = True
     batch_size: int = 300  # load requests per worker process: bounds a worker's memory
     command: list[str] | None = None
@@ -142,6 +143,8 @@ class Run:
         planned = self.matrix.cells()
         if self.shard:
             planned = shard_cells(planned, *self.shard)
+        if opts.only is not None:
+            planned = [c for c in planned if c.key() in opts.only]
         self.planned = planned
         self.cells = [c for c in planned if c.key() not in self._done_keys()]
         self.backend = get_backend(opts.backend)

@@ -1,0 +1,98 @@
+"""`harness merge RUN... --out DIR`: join the shards of one matrix (or a run and its resumes on
+other machines) into one run folder that every report reads like a run made in one go."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+KEY_FIELDS = ("save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("merge", help="join shards (harness run --shard K/N) into one run")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders (results/<run-id>)")
+    p.add_argument("--out", type=Path, required=True, help="the merged run folder to create")
+
+
+def _read(run: Path) -> tuple[dict, list[dict]]:
+    from ..results import read_rows
+
+    info_file = run / "run.json"
+    if not info_file.is_file():
+        raise UserError(f"{run} is not a run folder (no run.json)")
+    try:
+        info = json.loads(info_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{info_file} is not valid JSON: {exc}") from None
+    return info, read_rows(run / "cells.jsonl")
+
+
+def _definition(info: dict) -> dict | None:
+    return (info.get("matrix") or {}).get("definition")
+
+
+def merge(runs: list[Path], out: Path) -> dict:
+    """Write the merged run; return a summary (rows, duplicates, missing)."""
+    from ..matrix import Matrix
+    from ..results import RunDir
+
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} exists and is not empty")
+    infos, rows, seen, duplicates = [], [], set(), 0
+    for run in runs:
+        info, run_rows = _read(run)
+        if infos and _definition(info) != _definition(infos[0]):
+            raise UserError(f"{run} ran another matrix than {runs[0]}; merge only shards of "
+                            "one matrix")
+        infos.append(info)
+        for r in run_rows:
+            key = tuple(r.get(f) for f in KEY_FIELDS)
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            rows.append(r)
+    planned = None
+    if _definition(infos[0]):
+        planned = {c.key() for c in Matrix.from_dict(_definition(infos[0])).cells()}
+    missing = len(planned - seen) if planned is not None else None
+    first = infos[0]
+    merged = dict(first)
+    merged["run_id"] = out.name
+    merged["matrix"] = dict(first.get("matrix") or {}) | {
+        "shard": None, "cells": len(planned) if planned is not None else len(rows)}
+    merged["environments"] = {}
+    for info in infos:
+        merged["environments"] |= info.get("environments") or {}
+    stamps = [i.get("started") for i in infos if i.get("started")]
+    ends = [i.get("finished") for i in infos if i.get("finished")]
+    merged["started"] = min(stamps) if stamps else None
+    merged["finished"] = max(ends) if ends and len(ends) == len(infos) else None
+    merged["merged_from"] = [{"path": str(run), "run_id": i.get("run_id"),
+                              "shard": (i.get("matrix") or {}).get("shard"),
+                              "host": i.get("host"), "started": i.get("started"),
+                              "finished": i.get("finished")}
+                             for run, i in zip(runs, infos, strict=True)]
+    merged["merge"] = {"rows": len(rows), "duplicates": duplicates, "missing": missing}
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = RunDir(out)
+    run_dir.write_run_info(merged)
+    with open(run_dir.cells_file, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return merged["merge"]
+
+
+def main(args) -> int:
+    summary = merge(args.runs, args.out)
+    print(f"merged {len(args.runs)} run(s): {summary['rows']} cells into {args.out}"
+          + (f"; {summary['duplicates']} duplicate row(s) dropped" if summary["duplicates"]
+             else ""))
+    if summary["missing"]:
+        print(f"harness: warning: {summary['missing']} planned cell(s) are in no shard "
+              "(a shard did not finish?)", file=sys.stderr)
+    return 0
