@@ -1,0 +1,28 @@
+"""`harness advise --from 2.12 --to 2.16 [RUN]`: what breaks on that upgrade, per format and
+loader, and what works instead, from a run's real cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("advise", help="what breaks when upgrading TF, and what works instead")
+    p.add_argument("--from", dest="old", required=True, metavar="VERSION",
+                   help="the TF version the models were saved with (2.12, 2.12.1, 2.16+tf_keras)")
+    p.add_argument("--to", dest="new", required=True, metavar="VERSION",
+                   help="the TF version to upgrade to")
+    p.add_argument("run", type=Path, nargs="?",
+                   help="results/<run-id> folder (default: the newest run under --results-dir "
+                        "that has both versions)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="where to look for runs (default: %(default)s)")
+
+
+def main(args) -> int:
+    from ..advise import Advisor, find_run, render
+    from ..reports.run_view import RunView
+
+    run = args.run or find_run(args.results_dir, args.old, args.new)
+    print(render(Advisor(RunView(run), args.old, args.new)), end="")
+    return 0

@@ -1,0 +1,65 @@
+"""`harness check RUN [--expectations FILE]`: exit 0 when every cell of the run is as the
+expectations file says (a cell with no entry must `pass` or be `unsupported`), 1 when a cell newly
+fails, an expected failure now passes, or a failure changed kind; each is printed, and for each
+a TOML entry to paste is drafted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..expectations import CHANGED, DEFAULT_PATH, EXPECTED, FIXED, NEW, OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="compare a run with the known incompatibilities; exit 1 on "
+                                     "anything new")
+    p.add_argument("run", type=Path, help="results/<run-id> folder")
+    p.add_argument("--expectations", type=Path, default=DEFAULT_PATH,
+                   help="known incompatibilities (default: %(default)s)")
+
+
+def _cell_line(c: dict) -> str:
+    side = ""
+    if c.get("save_device", "cpu") != "cpu" or c.get("load_device", "cpu") != "cpu":
+        side = f" ({c.get('save_device')} -> {c.get('load_device')})"
+    return f"{c['save_tf']} -> {c['load_tf']}{side} {c['model']} / {c['format']} / {c['loader']}"
+
+
+def main(args) -> int:
+    from ..expectations import check_cells, draft_entries, load, to_toml, unused
+    from ..reports.run_view import RunView, error_summary
+
+    exps = load(args.expectations)
+    view = RunView(args.run)
+    cells = view.cells
+    verdicts = check_cells(cells, exps)
+    counts = {k: sum(v.kind == k for v in verdicts) for k in (OK, EXPECTED, NEW, FIXED, CHANGED)}
+    bad = [v for v in verdicts if v.failing]
+    for v in bad:
+        c, exp = v.cell, v.expectation
+        if v.kind == NEW:
+            print(f"NEW FAILURE      {_cell_line(c)}: {error_summary(c)}")
+        elif v.kind == FIXED:
+            print(f"NOW PASSES       {_cell_line(c)}: expected {exp.status} by {exp.describe()}: "
+                  f"{exp.reason}")
+        else:
+            print(f"CHANGED          {_cell_line(c)}: {error_summary(c)} (expected {exp.status} "
+                  f"by {exp.describe()})")
+    print(f"{len(cells)} cells: {counts[OK]} pass or unsupported, {counts[EXPECTED]} known "
+          f"incompatibilities as expected, {counts[NEW]} new failures, {counts[FIXED]} expected "
+          f"failures now pass, {counts[CHANGED]} changed status "
+          f"(expectations: {args.expectations}, {len(exps.entries)} entries)")
+    stale = unused(exps, verdicts)
+    if stale:
+        print(f"note: {len(stale)} entries matched no cell of this run: "
+              + ", ".join(f"#{e.index}" for e in stale))
+    new_or_changed = [v.cell for v in bad if v.kind in (NEW, CHANGED)]
+    if new_or_changed:
+        print("\n# Entries to paste into the expectations file (an entry for a CHANGED cell goes "
+              "above the entry it names):\n")
+        print(to_toml(draft_entries(new_or_changed, with_devices=view.show_devices)), end="")
+    fixed = sorted({v.expectation.index for v in bad if v.kind == FIXED})
+    if fixed:
+        print(f"\n# Cells now pass: narrow or remove entries {', '.join(f'#{i}' for i in fixed)} "
+              f"of {args.expectations}.")
+    return 1 if bad else 0

@@ -1,0 +1,30 @@
+"""`harness report RUN [--out DIR] [--formats md,html,png,csv]`: write the run's reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import csv
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="write Markdown, HTML, PNG and CSV reports of a run")
+    p.add_argument("run", type=Path, help="results/<run-id> folder")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN/report)")
+    p.add_argument("--formats", type=csv, default=None, metavar="LIST",
+                   help="any of md,html,png,csv (default: all; png only if matplotlib is "
+                        "installed)")
+
+
+def main(args) -> int:
+    from ..reports import DEFAULT_FORMATS, png, write_reports
+
+    formats = args.formats
+    if formats is None:
+        formats = [f for f in DEFAULT_FORMATS if f != "png" or png.available()]
+        if "png" not in formats:
+            print("harness: note: no PNG heatmap (matplotlib is not installed)", file=sys.stderr)
+    for path in write_reports(args.run, args.out, formats):
+        print(path)
+    return 0

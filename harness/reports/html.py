@@ -1,0 +1,93 @@
+"""The HTML report: one self-contained page (no external CSS, JS or fonts).  The run's cells are
+embedded as JSON; a small script draws a heatmap per format (save x load, coloured by the share
+of cells that pass), every single cell below it (coloured by status, error, max |diff| and
+versions on hover, everything on click), and filters by model, format and loader.  The filter
+state lives in the URL fragment (#model=mlp&format=h5), so a filtered view can be linked to."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from .html_assets import PAGE_CSS, PAGE_JS
+from .run_view import RunView, error_summary
+
+# Fields of a cell the page shows; the rest (log, raw envs) would only make the page heavy.
+CELL_FIELDS = ("model", "format", "loader", "status", "error_type", "error", "params_total",
+               "params_equal", "params_missing", "params_extra", "params_value", "param_diffs",
+               "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol", "seconds",
+               "on_disk_format", "save_versions", "load_versions", "notes")
+MAX_ERROR_CHARS = 4000
+
+
+def _cell_payload(view: RunView, i: int, cell: dict) -> dict:
+    out = {k: cell.get(k) for k in CELL_FIELDS}
+    if isinstance(out["error"], str) and len(out["error"]) > MAX_ERROR_CHARS:
+        out["error"] = out["error"][:MAX_ERROR_CHARS] + " [...]"
+    out["id"] = i
+    out["save"] = view.side_label(cell["save_tf"], cell["save_device"])
+    out["load"] = view.side_label(cell["load_tf"], cell["load_device"])
+    out["summary"] = error_summary(cell)
+    return out
+
+
+def payload(view: RunView) -> dict:
+    return {
+        "run_id": view.run_id, "date": view.date, "command": view.command,
+        "environments": view.environments(),
+        "save": [view.side_label(*s) for s in view.save_sides],
+        "load": [view.side_label(*s) for s in view.load_sides],
+        "formats": view.formats, "models": view.models,
+        "loaders": list(dict.fromkeys(ld for f in view.formats for ld in view.loaders(f))),
+        "cells": [_cell_payload(view, i, c) for i, c in enumerate(view.cells)],
+    }
+
+
+def _json_for_script(data: dict) -> str:
+    # Inside <script>, "</script>" or "<!--" in an error message would end the element early.
+    text = json.dumps(data, default=str, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render(view: RunView) -> str:
+    data = payload(view)
+    title = f"TF compatibility: {view.run_id}"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{PAGE_CSS}</style>
+</head>
+<body>
+<header>
+  <h1>TensorFlow save/load compatibility</h1>
+  <p class="meta" id="meta"></p>
+</header>
+<section id="filters" aria-label="filters"></section>
+<main>
+  <section id="heatmaps"></section>
+  <section id="details-section">
+    <h2>Every cell</h2>
+    <p class="hint">Rows: model and loader; columns: saved with &rarr; loaded with.
+      Hover a cell for its error, max |diff| and versions; click it for everything.</p>
+    <div id="grids"></div>
+  </section>
+  <section id="envs-section"><h2>Environments</h2><div id="envs"></div></section>
+</main>
+<aside id="panel" hidden><button id="panel-close" aria-label="close">&times;</button>
+  <div id="panel-body"></div></aside>
+<noscript><p>This page draws its tables with JavaScript; report.md and cells.csv next to it
+  hold the same results.</p></noscript>
+<script type="application/json" id="run-data">{_json_for_script(data)}</script>
+<script>{PAGE_JS}</script>
+</body>
+</html>
+"""
+
+
+def write(view: RunView, out_dir) -> list:
+    path = out_dir / "report.html"
+    path.write_text(render(view), encoding="utf-8")
+    return [path]

@@ -1,0 +1,93 @@
+"""The Markdown report: per format, a save-version x load-version table whose squares aggregate
+that format's models and loaders, then the same per loader, with footnotes to the errors; headed
+by the date, the environments' resolved versions and the command that made the run."""
+
+from __future__ import annotations
+
+from .run_view import Footnotes, RunView, mark
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] * len(header)) + "|"]
+    out += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _with_refs(text: str, refs: list[int]) -> str:
+    return text + "".join(f" [{n}]" for n in refs) if text else ""
+
+
+def environment_table(view: RunView) -> list[str]:
+    envs = view.environments()
+    if not envs:
+        return ["(run.json records no environments)"]
+    cols = ["tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python"]
+    cols = [c for c in cols if any(e.get(c) for e in envs)]
+    rows = [[e["label"], *(str(e.get(c) or "") for c in cols),
+             ", ".join(x for x in (e.get("device"), e.get("backend")) if x)] for e in envs]
+    return _table(["environment", *cols, "device, backend"], rows)
+
+
+def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
+    out = [f"## {fmt}", ""]
+    groups = view.groups(fmt)
+    header = ["saved with \\ loaded with"] + [view.side_label(*s) for s in view.load_sides]
+    rows = []
+    for save in view.save_sides:
+        row = [view.side_label(*save)]
+        for load in view.load_sides:
+            g = groups.get(save + load)
+            row.append(_with_refs(mark(g), notes.refs(g.applicable)) if g else "")
+        rows.append(row)
+    out += _table(header, rows)
+    loaders = view.loaders(fmt)
+    by_loader = view.groups(fmt, by_loader=True)
+    directions = [(s, ld) for s in view.save_sides for ld in view.load_sides
+                  if s + ld in groups]
+    header = ["loader"] + [f"{view.side_label(*s)} → {view.side_label(*ld)}"
+                           for s, ld in directions]
+    rows = []
+    for loader in loaders:
+        row = [f"`{loader}`"]
+        for s, ld in directions:
+            g = by_loader.get(s + ld + (loader,))
+            row.append(_with_refs(mark(g), notes.refs(g.applicable)) if g else "")
+        rows.append(row)
+    out += ["", "By loader:", ""] + _table(header, rows) + [""]
+    return out
+
+
+def render(view: RunView) -> str:
+    notes = Footnotes()
+    counts = view.df["status"].value_counts()
+    lines = [
+        f"# TensorFlow save/load compatibility ({view.run_id})", "",
+        f"- **Date:** {view.date}",
+        f"- **Command:** `{view.command}`",
+        f"- **Cells:** {len(view.df)} ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")",
+        f"- **Models:** {', '.join(view.models)}", "",
+        "Each square counts the cells (models x loaders) of that format that `pass` "
+        "(loaded, every parameter bit-identical, predictions within tolerance) among those "
+        "that apply; `unsupported` cells (the API or format does not exist there) are left out. "
+        "✅ all pass, ⚠️ some, ❌ none, n/a nothing applies. [n] points to the errors below.", "",
+        "## Environments", "", *environment_table(view), "",
+    ]
+    for fmt in view.formats:
+        lines += format_tables(view, fmt, notes)
+    lines += ["## Errors", ""]
+    if not notes.numbers:
+        lines.append("(none)")
+    for text, n in notes.numbers.items():
+        lines.append(f"{n}. {_escape(text)} ({', '.join(sorted(notes.where[text]))})")
+    return "\n".join(lines) + "\n"
+
+
+def write(view: RunView, out_dir) -> list:
+    path = out_dir / "report.md"
+    path.write_text(render(view))
+    return [path]

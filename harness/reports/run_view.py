@@ -1,0 +1,266 @@
+"""A finished (or interrupted) run as the reports see it: the cells as a DataFrame, the run's
+metadata (date, environments, command) and the shared shaping every writer needs (axis labels,
+per-group aggregates, one-line error summaries).  Pure pandas: no TF, no plotting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import UserError
+from ..results import load_frame
+from ..vocab import FORMATS, MODELS, Status
+
+KEY = ["save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader"]
+# Statuses that say nothing about compatibility: excluded from "n of m pass".
+NOT_APPLICABLE = {Status.UNSUPPORTED.value}
+VERSION_FIELDS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
+
+_ARTIFACT_PATH = re.compile(r"[^\s='\"]*/artifacts/(?:[^/\s]+/)+")
+_LONG_BRACES = re.compile(r"\{[^{}]{60,}\}|\[[^\[\]]{60,}\]")
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def error_summary(row, width: int = 180) -> str | None:
+    """One line that names what went wrong in a cell, the same for every model that hit the same
+    error: artifact paths and long dict/list literals (a model's whole config) are elided, and a
+    multi-line message keeps its first and last lines (the cause is often in the last)."""
+    if row.get("status") in ("pass", "unsupported") and is_missing(row.get("error")):
+        return None
+    text = row.get("error")
+    text = "" if is_missing(text) else str(text)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    body = lines[0] if lines else ""
+    if len(lines) > 1 and lines[-1] != body:
+        body = f"{body} ... {lines[-1]}"
+    body = _ARTIFACT_PATH.sub(".../", body)
+    for _ in range(5):  # nested literals collapse from the inside out
+        collapsed = _LONG_BRACES.sub(lambda m: m.group(0)[0] + "..." + m.group(0)[-1], body)
+        if collapsed == body:
+            break
+        body = collapsed
+    kind = row.get("error_type")
+    head = row.get("status", "")
+    if not is_missing(kind) and kind:
+        head = f"{head} {kind}"
+    summary = f"{head}: {body}" if body else str(head)
+    return summary if len(summary) <= width else summary[: width - 3] + "..."
+
+
+def _order(values, preferred) -> list[str]:
+    known = [v for v in preferred if v in values]
+    return known + sorted(v for v in values if v not in known)
+
+
+def version_key(label: str):
+    """Sort "2.9" before "2.12", variants ("2.16+tf_keras") right after their base."""
+    base, _, variant = str(label).partition("+")
+    parts = []
+    for p in base.split("."):
+        parts.append((0, int(p), "") if p.isdigit() else (1, 0, p))
+    return (parts, variant)
+
+
+@dataclass
+class Group:
+    """Cells aggregated into one mark: a (format, save, load) square of the heatmap."""
+
+    cells: list[dict] = field(default_factory=list)
+
+    @property
+    def applicable(self) -> list[dict]:
+        return [c for c in self.cells if c["status"] not in NOT_APPLICABLE]
+
+    @property
+    def passed(self) -> int:
+        return sum(c["status"] == "pass" for c in self.applicable)
+
+    @property
+    def total(self) -> int:
+        return len(self.applicable)
+
+    @property
+    def fraction(self) -> float | None:
+        return self.passed / self.total if self.total else None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.cells:
+            out[c["status"]] = out.get(c["status"], 0) + 1
+        return out
+
+
+class RunView:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not (self.path / "run.json").is_file():
+            raise UserError(f"{self.path} is not a run folder (no run.json)")
+        try:
+            self.info = json.loads((self.path / "run.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{self.path / 'run.json'} is not valid JSON: {exc}") from None
+        self.df = load_frame(self.path)
+        for col in ("save_device", "load_device"):
+            self.df[col] = self.df[col].fillna("cpu")
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return str(self.info.get("run_id") or self.path.name)
+
+    @property
+    def date(self) -> str:
+        """When the run happened: run.json's own stamp if the runner wrote one, else the time the
+        last cell was written (cells.jsonl is appended to as cells finish)."""
+        for key in ("finished", "started", "date", "created"):
+            if self.info.get(key):
+                return str(self.info[key])
+        cells = self.path / "cells.jsonl"
+        stamp = (cells if cells.exists() else self.path / "run.json").stat().st_mtime
+        return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    @property
+    def command(self) -> str:
+        """The command that made the run: recorded verbatim when run.json has it, else rebuilt from
+        the recorded matrix (marked as such)."""
+        cmd = self.info.get("command")
+        if isinstance(cmd, list):
+            return " ".join(str(c) for c in cmd)
+        if cmd:
+            return str(cmd)
+        m = self.info.get("matrix") or {}
+        parts = ["harness run"]
+        if m.get("spec") or m.get("matrix"):
+            parts.append(f"--matrix {m.get('spec') or m.get('matrix')}")
+        for opt in ("save", "load", "models", "formats", "loaders", "devices"):
+            if isinstance(m.get(opt), list) and m[opt]:
+                parts.append(f"--{opt} {','.join(map(str, m[opt]))}")
+        if m.get("as_of"):
+            parts.append(f"--as-of {m['as_of']}")
+        if m.get("backend") and m["backend"] != "uv":
+            parts.append(f"--backend {m['backend']}")
+        return " ".join(parts) + "  (rebuilt from run.json)"
+
+    def environments(self) -> list[dict]:
+        """One row per environment: its label, device, backend and resolved versions.  From
+        run.json, else (an old or merged run) from the versions the cells carry."""
+        envs = self.info.get("environments") or {}
+        rows = []
+        for label, env in envs.items():
+            resolved = env.get("resolved") or {}
+            rows.append({"label": label, "backend": env.get("backend"),
+                         "device": (env.get("requested") or {}).get("device"),
+                         **{k: resolved.get(k) for k in VERSION_FIELDS}})
+        if rows:
+            return sorted(rows, key=lambda r: version_key(r["label"]))
+        seen: dict[str, dict] = {}
+        for _, row in self.df.iterrows():
+            for side in ("save", "load"):
+                v = row.get(f"{side}_versions")
+                if isinstance(v, dict) and row[f"{side}_tf"] not in seen:
+                    seen[row[f"{side}_tf"]] = {"label": row[f"{side}_tf"], "backend": None,
+                                               "device": row[f"{side}_device"],
+                                               **{k: v.get(k) for k in VERSION_FIELDS}}
+        return sorted(seen.values(), key=lambda r: version_key(r["label"]))
+
+    # --- axes ---------------------------------------------------------------------------------
+
+    @cached_property
+    def show_devices(self) -> bool:
+        devices = set(self.df["save_device"]) | set(self.df["load_device"])
+        return devices != {"cpu"} and bool(devices)
+
+    def side_label(self, tf: str, device: str) -> str:
+        return f"{tf} {device}" if self.show_devices else str(tf)
+
+    def _sides(self, side: str) -> list[tuple[str, str]]:
+        pairs = set(zip(self.df[f"{side}_tf"], self.df[f"{side}_device"], strict=True))
+        return sorted(pairs, key=lambda p: (version_key(p[0]), p[1]))
+
+    @cached_property
+    def save_sides(self) -> list[tuple[str, str]]:
+        return self._sides("save")
+
+    @cached_property
+    def load_sides(self) -> list[tuple[str, str]]:
+        return self._sides("load")
+
+    @cached_property
+    def formats(self) -> list[str]:
+        return _order(set(self.df["format"]), FORMATS)
+
+    @cached_property
+    def models(self) -> list[str]:
+        return _order(set(self.df["model"]), MODELS)
+
+    def loaders(self, fmt: str | None = None) -> list[str]:
+        df = self.df if fmt is None else self.df[self.df["format"] == fmt]
+        return list(dict.fromkeys(df["loader"]))  # the plan's order: default call first
+
+    def records(self) -> list[dict]:
+        """Every cell as a plain dict, NaN as None."""
+        out = []
+        for rec in self.df.to_dict("records"):
+            out.append({k: (None if not isinstance(v, (dict, list)) and is_missing(v) else v)
+                        for k, v in rec.items()})
+        return out
+
+    @cached_property
+    def cells(self) -> list[dict]:
+        return self.records()
+
+    def groups(self, fmt: str, by_loader: bool = False) -> dict[tuple, Group]:
+        """(save_tf, save_device, load_tf, load_device[, loader]) -> Group for one format."""
+        out: dict[tuple, Group] = {}
+        for c in self.cells:
+            if c["format"] != fmt:
+                continue
+            key = (c["save_tf"], c["save_device"], c["load_tf"], c["load_device"])
+            if by_loader:
+                key += (c["loader"],)
+            out.setdefault(key, Group()).cells.append(c)
+        return out
+
+
+class Footnotes:
+    """Numbers each distinct error summary once, in order of first use."""
+
+    def __init__(self):
+        self.numbers: dict[str, int] = {}
+        self.where: dict[str, set[str]] = {}
+
+    def refs(self, cells: list[dict]) -> list[int]:
+        found = []
+        for c in cells:
+            text = error_summary(c)
+            if text is None:
+                continue
+            n = self.numbers.setdefault(text, len(self.numbers) + 1)
+            self.where.setdefault(text, set()).add(c["model"])
+            if n not in found:
+                found.append(n)
+        return sorted(found)
+
+
+def mark(group: Group) -> str:
+    """The text of one aggregated square: a symbol and how many applicable cells pass."""
+    if not group.cells:
+        return ""
+    if group.total == 0:
+        return "n/a"
+    if group.passed == group.total:
+        symbol = "✅"
+    elif group.passed == 0:
+        symbol = "❌"
+    else:
+        symbol = "⚠️"
+    return f"{symbol} {group.passed}/{group.total}"
