@@ -24,6 +24,11 @@ def input_spec(built) -> tf.TensorSpec:
 
 def inference_function(built):
     """A concrete function x -> y of the model in inference mode (Dropout off, BN frozen)."""
+    return inference_tf_function(built).get_concrete_function()
+
+
+def inference_tf_function(built):
+    """The tf.function behind inference_function (tf2onnx wants this, not a concrete one)."""
     model, spec = built.obj, input_spec(built)
     if built.kind == "module":  # wrapped too: the same one input `x`, one output, for all
         @tf.function(input_signature=[spec])
@@ -34,7 +39,7 @@ def inference_function(built):
         def serve(x):
             return model(x, training=False)
 
-    return serve.get_concrete_function()
+    return serve
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

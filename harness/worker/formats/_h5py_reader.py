@@ -26,12 +26,15 @@ def read_params(f) -> tuple[list[tuple[str, np.ndarray]], str]:
             for wn in g.attrs.get("weight_names", []):
                 params.append((_text(wn), np.asarray(g[_text(wn)][()])))
         return params, "keras2-hdf5 (weight_names)"
-    if "layers" in root:  # Keras 3: layers/<layer>/vars/<i>, variables named by position only
+    # saving_lib files (Keras 3; Keras 2.12+ for `.weights.h5`): <path>/vars/<i>, the path being
+    # layers/<layer>, _layer_checkpoint_dependencies/<layer> or a subclassed model's attribute
+    # names; variables are named by position only.  Optimizer and metric state is not a weight.
+    if "vars" in root or "layers" in root or "_layer_checkpoint_dependencies" in root:
         def visit(name, obj):
-            if hasattr(obj, "shape"):
+            if hasattr(obj, "shape") and name.split("/")[0] not in ("optimizer", "metrics"):
                 params.append((name.replace("/vars/", "/vars_"), np.asarray(obj[()])))
-        root["layers"].visititems(visit)
-        return params, "keras3-hdf5 (layers/<layer>/vars/<i>)"
+        root.visititems(visit)
+        return params, "saving_lib hdf5 (<path>/vars/<i>)"
     raise ValueError(f"no Keras weights layout in this HDF5 file (top level: {sorted(root)})")
 
 

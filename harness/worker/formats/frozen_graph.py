@@ -29,7 +29,8 @@ def save(built, art) -> dict:
     frozen = convert_variables_to_constants_v2(inference_function(built))
     graph_def = frozen.graph.as_graph_def()
     (art / FILENAME).write_bytes(graph_def.SerializeToString())
-    io = {"inputs": [t.name for t in frozen.inputs], "outputs": [t.name for t in tf.nest.flatten(frozen.structured_outputs)]}
+    outputs = tf.nest.flatten(frozen.structured_outputs)
+    io = {"inputs": [t.name for t in frozen.inputs], "outputs": [t.name for t in outputs]}
     (art / SIDECAR).write_text(json.dumps(io, indent=1))
     return {"on_disk_format": "graphdef-protobuf", "entry": FILENAME, "tensors": io,
             "nodes": len(graph_def.node)}

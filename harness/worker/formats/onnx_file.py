@@ -8,7 +8,7 @@ import importlib.metadata as md
 import numpy as np
 
 from ..runtime import LoadContext, Loaded, Unsupported
-from ._converted import find_reference, inference_function, input_spec
+from ._converted import find_reference, inference_tf_function, input_spec
 
 NAME = "onnx"
 FILENAME = "model.onnx"
@@ -43,7 +43,7 @@ def save(built, art) -> dict:
     else:
         proto = None
     if proto is None:
-        fn = inference_function(built)
+        fn = inference_tf_function(built)
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=[input_spec(built)],
                                                  output_path=path)
         notes["converter"] = "tf2onnx.convert.from_function"
