@@ -59,6 +59,8 @@ def main(argv: list[str]) -> int:
                                                                   time.monotonic() - t0})
     if batch["phase"] == "save":
         from tfh_worker.save import run_save as run_one
+    elif batch["phase"] == "inspect":
+        from tfh_worker.inspect import run_inspect as run_one
     else:
         from tfh_worker.load import run_load as run_one
     for req in batch["requests"]:

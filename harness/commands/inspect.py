@@ -1,0 +1,139 @@
+"""`harness inspect ARTIFACT`: what a model file (or folder) someone found really is.
+
+The format is detected from the bytes on the host; everything else (producer versions the
+artifact records, signatures, variables, parameter count, the TensorBoard graph) is read by the
+worker inside one TF environment (`--tf`, default the newest this Python can run)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_env_options
+
+DEFAULT_TF = "2.21"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="what a saved model holds: format, producer, signatures, "
+                                       "variables")
+    p.add_argument("artifacts", type=Path, nargs="+", metavar="ARTIFACT",
+                   help="a model file, SavedModel folder, checkpoint prefix or folder")
+    p.add_argument("--tf", default=None, metavar="SPEC",
+                   help=f"TF environment to read it with (default: {DEFAULT_TF}, or the newest "
+                        "this Python has wheels for)")
+    p.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="also write the graph as an event file for TensorBoard's Graphs tab")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--variables", type=int, default=20, metavar="N",
+                   help="list at most N variables (default: %(default)s)")
+    add_env_options(p)
+
+
+def _default_spec(python: str | None) -> str:
+    import sys
+
+    from ..specs import TF_PYTHONS
+
+    if python:
+        return DEFAULT_TF
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    fits = [m for m, pys in TF_PYTHONS.items() if py in pys]
+    return f"{fits[-1][0]}.{fits[-1][1]}" if fits else DEFAULT_TF
+
+
+def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
+                      tensorboard: Path | None = None, backend: str = "uv",
+                      as_of: str | None = None, python: str | None = None) -> list[dict]:
+    """Run the worker's inspect phase on `paths` (one TF start) in the environment for `spec`;
+    with several paths, each one's TensorBoard graph goes to tensorboard/<i>."""
+    from .. import execute
+    from ..envs import get_backend
+    from ..specs import EnvSpec
+
+    for path in paths:
+        if not path.exists() and not path.with_name(path.name + ".index").exists():
+            raise UserError(f"{path}: no such file or folder")
+    env = get_backend(backend)(EnvSpec.parse(spec), cache_dir, as_of=as_of, python=python)
+    env.create()
+    reqs = []
+    for i, path in enumerate(paths):
+        tb = None
+        if tensorboard:
+            tb = str((tensorboard if len(paths) == 1 else tensorboard / str(i)).resolve())
+        reqs.append({"id": f"i{i:04d}", "artifact": str(path.resolve()), "tensorboard": tb})
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="harness-inspect-") as work:
+        execute.run_batch(env, "inspect", reqs, Path(work), cell_timeout=600,
+                          on_result=lambda req, res: results.__setitem__(req["id"], res))
+    out = []
+    for req in reqs:
+        result = results[req["id"]]
+        result.pop("log", None)
+        result.setdefault("artifact", req["artifact"])
+        result["read_with"] = {k: env.info.get(k) for k in ("tf", "keras", "python")}
+        out.append(result)
+    return out
+
+
+def _shape(s) -> str:
+    return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
+
+
+def render(r: dict, max_vars: int) -> str:
+    if r.get("status") != "ok":
+        return (f"artifact:  {r.get('artifact')}\n{r.get('status')}: "
+                f"{r.get('error_type') or ''} {r.get('error') or ''}").strip()
+    lines = [f"artifact:  {r['artifact']}", f"format:    {r['format']} (from the bytes; "
+             f"entry {r['entry']})"]
+    rw = r.get("read_with") or {}
+    lines.append(f"read with: TF {rw.get('tf')}, Keras {rw.get('keras')}")
+    if r.get("producer_in_artifact"):
+        lines.append(f"producer:  {json.dumps(r['producer_in_artifact'])} (recorded in the "
+                     "artifact)")
+    elif r.get("format") != "unknown":
+        lines.append("producer:  not recorded in the artifact")
+    if r.get("recorded_by_harness"):
+        p = r["recorded_by_harness"].get("producer") or {}
+        lines.append(f"manifest:  saved by TF {p.get('tf')}, Keras {p.get('keras')} on "
+                     f"{r['recorded_by_harness'].get('created')}")
+    for name, sig in (r.get("signatures") or {}).items():
+        lines.append(f"signature {name}:")
+        for side in ("inputs", "outputs"):
+            for k, t in (sig.get(side) or {}).items():
+                t = t if isinstance(t, dict) else {"info": t}
+                lines.append(f"  {side[:-1]:<6} {k}: {t.get('dtype', t.get('elem_type', ''))} "
+                             f"{_shape(t.get('shape')) if 'shape' in t else ''}".rstrip())
+        for k in ("nodes", "placeholders"):
+            if k in sig:
+                lines.append(f"  {k}: {sig[k]}")
+    if "variables" in r:
+        vs = r["variables"]
+        lines.append(f"variables: {len(vs)}, parameters: {r.get('parameter_count')}"
+                     + (f" ({r['variables_note']})" if r.get("variables_note") else ""))
+        for v in vs[:max_vars]:
+            lines.append(f"  {v['name']}  {_shape(v['shape'])}  {v['dtype']}")
+        if len(vs) > max_vars:
+            lines.append(f"  ... {len(vs) - max_vars} more (--variables N, --json)")
+    if "tensorboard_graph" in r:
+        tb = r["tensorboard_graph"]
+        lines.append(f"tensorboard: {'wrote ' + tb if tb else r.get('tensorboard_note')}")
+    if r.get("error"):
+        lines.append(f"error: {r['error']}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    spec = args.tf or _default_spec(args.python)
+    results = inspect_artifacts(args.artifacts, spec, args.cache_dir,
+                                tensorboard=args.tensorboard, backend=args.backend,
+                                as_of=args.as_of, python=args.python)
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=1, default=str))
+    else:
+        print("\n\n".join(render(r, args.variables) for r in results))
+    ok = all(r.get("status") == "ok" and r.get("format") != "unknown" and not r.get("error")
+             for r in results)
+    return 0 if ok else 1
