@@ -287,7 +287,8 @@ PAGE_JS = r"""
       el("div", {}, el("span", {class: "status s-" + c.status, text: c.status}), " ",
          el("b", {text: c.model}), " / " + c.format + " / ", el("code", {text: c.loader})), dl);
     if (c.error) box.append(el("pre", {text: (c.error_type ? c.error_type + ": " : "") + c.error}));
-    if (c.param_diffs) box.append(el("pre", {text: "parameter differences:\n" +
+    if (c.param_diffs && (c.param_diffs.length === undefined || c.param_diffs.length))
+      box.append(el("pre", {text: "parameter differences:\n" +
       JSON.stringify(c.param_diffs, null, 1)}));
     if (c.notes && Object.keys(c.notes).length)
       box.append(el("pre", {text: "notes: " + JSON.stringify(c.notes, null, 1)}));

@@ -36,8 +36,7 @@ def render(view: RunView, path) -> None:
     fig, axes = plt.subplots(nrows, ncols, squeeze=False,
                              figsize=(ncols * (1.6 + n_load * cell_in),
                                       0.9 + nrows * (1.2 + n_save * cell_in)))
-    cmap = matplotlib.colormaps["RdYlGn"].copy()
-    cmap.set_bad("#dee2e6")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dee2e6")
     fontsize = 9 if max(n_save, n_load) <= 6 else 6.5
     for ax, fmt in zip(axes.flat, formats, strict=False):
         groups = view.groups(fmt)
@@ -45,13 +44,14 @@ def render(view: RunView, path) -> None:
         for i, save in enumerate(view.save_sides):
             for j, load in enumerate(view.load_sides):
                 g = groups.get(save + load)
-                text = ""
+                text, colour = "", "black"
                 if g is not None:
                     text = "n/a" if g.total == 0 else f"{g.passed}/{g.total}"
                     if g.fraction is not None:
                         grid[i, j] = g.fraction
-                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
-                        color="black")
+                        # the ends of RdYlGn are dark: white text stays readable there
+                        colour = "white" if g.fraction < 0.15 or g.fraction > 0.85 else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=colour)
         ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="equal")
         ax.set_title(fmt, fontsize=11, fontweight="bold")
         ax.set_xticks(range(n_load), [view.side_label(*s) for s in view.load_sides],
