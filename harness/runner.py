@@ -60,6 +60,7 @@ class RunOptions:
     resume: Path | None = None  # a run folder: finish only the cells it does not have yet
     only: set[tuple] | None = None  # Cell.key()s: run only these cells of the plan (pytest)
     save_cache: bool = True
+    save_cache_dir: Path | None = None  # default: the cache dir (saves/ beside envs/)
     batch_size: int = 300  # load requests per worker process: bounds a worker's memory
     command: list[str] | None = None
 
@@ -155,7 +156,8 @@ class Run:
                                        as_of=self.matrix.as_of, python=opts.python)
                      for eid in ids}
         self.unavailable: dict[EnvId, str] = {}  # env -> why its cells are unsupported
-        self.cache = SaveCache(opts.cache_dir) if opts.save_cache else None
+        saves = opts.save_cache_dir or Path(opts.cache_dir) / "saves"
+        self.cache = SaveCache(saves) if opts.save_cache else None
         self.run: RunDir | None = None
         self.save_results: dict[tuple[EnvId, str, str], dict] = {}
         self.save_dirs: dict[tuple[EnvId, str], Path] = {}

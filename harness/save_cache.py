@@ -64,8 +64,8 @@ def entry_inputs(env) -> dict:
 
 
 class SaveCache:
-    def __init__(self, cache_dir: Path):
-        self.root = Path(cache_dir) / "saves"
+    def __init__(self, root: Path):
+        self.root = Path(root)  # <cache dir>/saves unless chosen
 
     def address(self, env) -> str:
         blob = json.dumps(entry_inputs(env), sort_keys=True, default=str).encode()

@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
                      help="finish only the cells results/<run-id> does not have yet")
     run.add_argument("--no-save-cache", dest="save_cache", action="store_false",
                      help="save every artifact anew instead of reusing the save cache")
+    run.add_argument("--save-cache-dir", type=Path, metavar="DIR",
+                     help="where the save cache lives (default: <cache-dir>/saves)")
     run.add_argument("--results-dir", type=Path, default=Path("results"),
                      help="where results/<run-id>/ goes (default: %(default)s)")
     run.add_argument("--run-id", help="name of the run folder (default: timestamp)")
@@ -86,7 +88,8 @@ def build_options(args):
         cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of, python=args.python,
         jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
         shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
-        save_cache=args.save_cache, batch_size=args.batch_size,
+        save_cache=args.save_cache, save_cache_dir=args.save_cache_dir,
+        batch_size=args.batch_size,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
 
 
