@@ -32,10 +32,11 @@ def environment_table(view: RunView) -> list[str]:
     return _table(["environment", *cols, "device, backend"], rows)
 
 
-def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
-    out = [f"## {fmt}", ""]
-    groups = view.groups(fmt)
-    header = ["saved with \\ loaded with"] + [view.side_label(*s) for s in view.load_sides]
+MAX_DIRECTION_COLUMNS = 16  # beyond this the per-loader table becomes one matrix per loader
+
+
+def _matrix(view: RunView, groups: dict, notes: Footnotes, corner: str) -> list[str]:
+    header = [corner] + [view.side_label(*s) for s in view.load_sides]
     rows = []
     for save in view.save_sides:
         row = [view.side_label(*save)]
@@ -43,11 +44,23 @@ def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
             g = groups.get(save + load)
             row.append(_with_refs(mark(g), notes.refs(g.applicable)) if g else "")
         rows.append(row)
-    out += _table(header, rows)
+    return _table(header, rows)
+
+
+def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
+    out = [f"## {fmt}", ""]
+    groups = view.groups(fmt)
+    out += _matrix(view, groups, notes, "saved with \\ loaded with")
     loaders = view.loaders(fmt)
     by_loader = view.groups(fmt, by_loader=True)
     directions = [(s, ld) for s in view.save_sides for ld in view.load_sides
                   if s + ld in groups]
+    if len(directions) > MAX_DIRECTION_COLUMNS:
+        out += ["", "<details><summary>By loader</summary>", ""]
+        for loader in loaders:
+            mine = {k[:4]: g for k, g in by_loader.items() if k[4] == loader}
+            out += [f"`{loader}`:", ""] + _matrix(view, mine, notes, "saved \\ loaded") + [""]
+        return out + ["</details>", ""]
     header = ["loader"] + [f"{view.side_label(*s)} → {view.side_label(*ld)}"
                            for s, ld in directions]
     rows = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..results import load_frame
-from ..vocab import FORMATS, MODELS, Status
+from ..vocab import FORMAT_LOADERS, FORMATS, MODELS, Status
 
 KEY = ["save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader"]
 # Statuses that say nothing about compatibility: excluded from "n of m pass".
@@ -56,7 +56,7 @@ def error_summary(row, width: int = 180) -> str | None:
 
 
 def _order(values, preferred) -> list[str]:
-    known = [v for v in preferred if v in values]
+    known = [v for v in dict.fromkeys(preferred) if v in values]
     return known + sorted(v for v in values if v not in known)
 
 
@@ -204,7 +204,10 @@ class RunView:
 
     def loaders(self, fmt: str | None = None) -> list[str]:
         df = self.df if fmt is None else self.df[self.df["format"] == fmt]
-        return list(dict.fromkeys(df["loader"]))  # the plan's order: default call first
+        seen = list(dict.fromkeys(df["loader"]))
+        # the vocabulary's order (the default call first, then workarounds), then any other
+        known = [lo for f in ([fmt] if fmt else self.formats) for lo in FORMAT_LOADERS.get(f, ())]
+        return _order(set(seen), list(dict.fromkeys(known)) + seen)
 
     def records(self) -> list[dict]:
         """Every cell as a plain dict, NaN as None."""

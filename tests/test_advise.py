@@ -1,0 +1,101 @@
+"""harness.advise and `harness advise` on hand-made runs (no TF): every line comes from cells."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from test_reports_sample import make_run, row, sample_rows
+
+from harness.advise import Advisor, render, resolve_label
+from harness.cli import main
+from harness.reports.run_view import RunView
+
+
+def advice_lines(text: str, fmt: str) -> list[str]:
+    block = text.split(f"\n{fmt}\n", 1)[1].split("\n\n", 1)[0]
+    return block.splitlines()
+
+
+def test_savedmodel_advice_names_the_loaders_that_work(tmp_path):
+    text = render(Advisor(RunView(make_run(tmp_path)), "2.12", "2.16"))
+    assert text.startswith("Upgrading TF 2.12 (tf 2.12.1, keras 2.12.0) -> "
+                           "TF 2.16 (tf 2.16.2, keras 3.15.1)\n")
+    lines = advice_lines(text, "savedmodel")
+    assert lines[0].startswith("  ok     tf.saved_model.load: loads 2.12 artifacts under 2.16")
+    i = next(i for i, ln in enumerate(lines) if "keras.models.load_model:" in ln)
+    assert lines[i].startswith("  never  keras.models.load_model: did not load these artifacts "
+                               "under 2.12 either")
+    insteads = [ln.strip() for ln in lines[i + 1:] if ln.strip().startswith("instead:")][:2]
+    assert insteads == [
+        "instead: `tf.saved_model.load` loads the same savedmodel artifacts under 2.16 (mlp, cnn)",
+        "instead: `keras.layers.TFSMLayer[call_endpoint=serving_default]` loads the same "
+        "savedmodel artifacts under 2.16 (mlp, cnn)"]
+    assert any(ln.startswith("  NEW    keras.layers.TFSMLayer") for ln in lines)
+
+
+def test_a_loader_that_worked_before_breaks_and_silent_mismatch_is_called_out(tmp_path):
+    text = render(Advisor(RunView(make_run(tmp_path)), "2.12", "2.16"))
+    h5 = advice_lines(text, "h5")
+    assert h5[0] == ("  BREAKS keras.models.load_model: worked under 2.12, fails under 2.16 "
+                     "for cnn")
+    ckpt = advice_lines(text, "tf-checkpoint")
+    assert ckpt[0].startswith("  WRONG  tf.train.Checkpoint.restore: loads WITHOUT an error")
+    assert "instead: `tf.train.load_checkpoint` loads the same tf-checkpoint artifacts under "\
+           "2.16 (mlp, cnn)" in text
+    back = text.split("loaded under 2.12", 1)[1]
+    assert "h5: works: none; fails: `keras.models.load_model` 0/2" in back
+
+
+def test_another_format_is_suggested_when_no_loader_of_the_same_one_works(tmp_path):
+    rows = [r for r in sample_rows() if r["format"] != "h5"]
+    for s, ld in (("2.12", "2.12"), ("2.12", "2.16")):
+        ok = s == ld
+        rows.append(row(s, ld, "mlp", "keras", "keras.models.load_model",
+                        "pass" if ok else "load-error", error_type=None if ok else "ValueError",
+                        error=None if ok else "File not found"))
+    text = render(Advisor(RunView(make_run(tmp_path, rows=rows)), "2.12", "2.16"))
+    lines = advice_lines(text, "keras")
+    assert lines[0].startswith("  BREAKS keras.models.load_model")
+    assert "instead: re-save under 2.12 as savedmodel, load with `tf.saved_model.load`" in text
+
+
+def test_versions_resolve_by_label_or_resolved_release():
+    labels = {"2.12", "2.16", "2.16+tf_keras"}
+    resolved = {"2.12": "2.12.1", "2.16": "2.16.2", "2.16+tf_keras": "2.16.2"}
+    assert resolve_label("2.16", labels, resolved) == "2.16"
+    assert resolve_label("2.16.2", labels, resolved) == "2.16"  # the plain one, not the variant
+    assert resolve_label("2.16+tf_keras", labels, resolved) == "2.16+tf_keras"
+    assert resolve_label("2.12.1", labels, resolved) == "2.12"
+    assert resolve_label("2.13", labels, resolved) is None
+
+
+def test_advise_command_finds_the_newest_run_with_both_versions(tmp_path, capsys):
+    older = make_run(tmp_path / "results", "older")
+    newer = make_run(tmp_path / "results", "newer")
+    only_212 = make_run(tmp_path / "results", "only-212",
+                        rows=[r for r in sample_rows() if r["load_tf"] == "2.12"],
+                        info={"matrix": {"save": ["2.12"], "load": ["2.12"]}})
+    now = time.time()
+    os.utime(older / "run.json", (now - 300, now - 300))
+    os.utime(newer / "run.json", (now - 100, now - 100))
+    os.utime(only_212 / "run.json", (now, now))
+    assert main(["advise", "--from", "2.12", "--to", "2.16", "--results-dir",
+                 str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    assert f"from run {newer} (" in out
+
+
+def test_advise_on_bad_input_fails_in_one_line(tmp_path, capsys):
+    run = make_run(tmp_path)
+    assert main(["advise", "--from", "2.12", "--to", "2.19", str(run)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == ("harness: error: TF 2.19 was not a load version of run "
+                                         "sample-run (versions: 2.12, 2.16)")
+    assert main(["advise", "--from", "2.10", "--to", "2.16", str(run)]) == 2
+    assert "TF 2.10 was not a save version" in capsys.readouterr().err
+    assert main(["advise", "--from", "2.12", "--to", "2.16", "--results-dir",
+                 str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "no run under" in err
+    assert main(["advise", "--from", "2.12", "--to", "2.16", str(tmp_path / "nope")]) == 2

@@ -1,0 +1,132 @@
+"""report.html in a real headless browser: its script draws every cell and the heatmaps, the
+filters (read from the URL fragment, as a link to a filtered view would set them) hide what
+they should, a cell's details open, and a screenshot shows the colours.  Skips, saying why,
+where no Chromium is installed (Debian: apt-get install chromium)."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+
+import pytest
+from test_reports_sample import make_run, sample_rows
+
+from harness.reports import write_reports
+from harness.reports.run_view import RunView
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip(f"no headless browser: none of {', '.join(BROWSERS)} is on PATH "
+                "(Debian/Ubuntu: apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("html")
+    run = make_run(tmp)
+    (path,) = write_reports(run, tmp / "out", ["html"])
+    return run, path
+
+
+def chrome(browser, *args, tmp) -> subprocess.CompletedProcess:
+    # --no-sandbox: CI containers run as root; a fresh profile keeps runs independent.
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-extensions", f"--user-data-dir={tmp / 'profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def dom(browser, url: str, tmp) -> str:
+    proc = chrome(browser, "--dump-dom", url, tmp=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def cells_in(dom_text: str) -> list[dict]:
+    found = []
+    for m in re.finditer(r'<td class="cell s-([\w-]+)" ([^>]*)>', dom_text):
+        attrs = dict(re.findall(r'data-([\w-]+)="([^"]*)"', m.group(2)))
+        found.append({"status": m.group(1), **{k: html.unescape(v) for k, v in attrs.items()}})
+    return found
+
+
+def squares_in(dom_text: str) -> dict[tuple, tuple[int, int]]:
+    out = {}
+    for m in re.finditer(r'<td class="sq[^"]*" ([^>]*)>', dom_text):
+        a = dict(re.findall(r'data-([\w-]+)="([^"]*)"', m.group(1)))
+        out[(a["format"], a["save"], a["load"])] = (int(a["pass"]), int(a["total"]))
+    return out
+
+
+def test_script_draws_every_cell_and_the_heatmaps(browser, page, tmp_path):
+    run, path = page
+    text = dom(browser, path.as_uri(), tmp_path)
+    assert 'data-rendered="yes"' in text
+    cells = cells_in(text)
+    assert len(cells) == len(sample_rows())
+    want = sorted((r["model"], r["format"], r["loader"], r["status"]) for r in sample_rows())
+    assert sorted((c["model"], c["format"], c["loader"], c["status"]) for c in cells) == want
+    # the page's own aggregation agrees with the Python one the Markdown uses
+    view = RunView(run)
+    expected = {(fmt, s[0], ld[0]): (g.passed, g.total)
+                for fmt in view.formats for (s0, sd, l0, lod), g in view.groups(fmt).items()
+                for s, ld in [((s0, sd), (l0, lod))]}
+    assert squares_in(text) == expected
+    assert "tf 2.16.2, keras 3.15.1" in text  # versions in the hover text
+
+
+def test_filters_in_the_url_hide_the_other_cells(browser, page, tmp_path):
+    _, path = page
+    text = dom(browser, path.as_uri() + "#model=mlp&format=h5,tf-checkpoint", tmp_path)
+    cells = cells_in(text)
+    want = [r for r in sample_rows() if r["model"] == "mlp"
+            and r["format"] in ("h5", "tf-checkpoint")]
+    assert len(cells) == len(want) > 0
+    assert {c["model"] for c in cells} == {"mlp"}
+    assert {c["format"] for c in cells} == {"h5", "tf-checkpoint"}
+    assert set(squares_in(text)) == {(f, s, ld) for f in ("h5", "tf-checkpoint")
+                                     for s in ("2.12", "2.16") for ld in ("2.12", "2.16")}
+    # the unticked chips say so
+    assert re.search(r'<label class="chip off" data-value="cnn">', text)
+    assert re.search(r'<label class="chip" data-value="mlp">', text)
+    # nothing selected: an explicit message, no cells
+    empty = dom(browser, path.as_uri() + "#loader=", tmp_path)
+    assert cells_in(empty) == [] and "No cell matches the filters." in empty
+
+
+def test_a_cell_opens_with_its_error_and_versions(browser, page, tmp_path):
+    _, path = page
+    rows = sample_rows()
+    i = next(i for i, r in enumerate(rows) if r["status"] == "load-error"
+             and r["format"] == "h5")
+    text = dom(browser, path.as_uri() + f"#cell={i}", tmp_path)
+    panel = text.split('<aside id="panel"', 1)[1].split("</aside>", 1)[0]
+    assert "hidden" not in panel.split(">", 1)[0]
+    assert f'data-id="{i}"' in panel
+    assert "TypeError: Unrecognized keyword arguments: ['batch_shape', 'optional']" in \
+        html.unescape(panel)
+    assert "tf 2.16.2, keras 3.15.1" in panel and "tf 2.12.1, keras 2.12.0" in panel
+
+
+def test_screenshot_shows_the_status_colours(browser, page, tmp_path):
+    matplotlib_image = pytest.importorskip("matplotlib.image",
+                                           reason="reading the screenshot needs matplotlib")
+    _, path = page
+    shot = tmp_path / "report.png"
+    proc = chrome(browser, "--hide-scrollbars", "--window-size=1400,1400",
+                  f"--screenshot={shot}", path.as_uri(), tmp=tmp_path)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    px = (matplotlib_image.imread(shot)[..., :3] * 255).round().astype(int)
+    colours = {"pass": (43, 138, 62), "load-error": (201, 42, 42), "mismatch": (232, 89, 12),
+               "unsupported": (206, 212, 218)}
+    for name, rgb in colours.items():
+        hits = (abs(px - rgb).sum(axis=-1) <= 6).sum()
+        assert hits > 400, f"{name} {rgb}: {hits} pixels"
