@@ -57,12 +57,15 @@ def log_tail(log: Path, chars: int = 1500) -> str:
 
 def run_batch(env, phase: str, requests: list[dict], work_dir: Path, *,
               on_result: Callable[[dict, dict], None], cell_timeout: float = 600,
-              startup_timeout: float = 600) -> None:
-    """Run `requests` through workers in `env` until every one has a result."""
+              startup_timeout: float = 600, stop: threading.Event | None = None) -> None:
+    """Run `requests` through workers in `env` until every one has a result, or until `stop`
+    is set (Ctrl-C): then the worker is killed and no further result is reported, so a killed
+    cell is never recorded as a crash and `--resume` does it again."""
     work_dir.mkdir(parents=True, exist_ok=True)
     pending = list(requests)
     attempt = 0
-    while pending:
+    stop = stop or threading.Event()
+    while pending and not stop.is_set():
         attempt += 1
         batch_file = work_dir / f"batch-{attempt}.json"
         batch_file.write_text(json.dumps({"phase": phase, "out_dir": str(work_dir),
@@ -73,7 +76,7 @@ def run_batch(env, phase: str, requests: list[dict], work_dir: Path, *,
             _live.add(proc)
         try:
             pending = _watch(proc, pending, work_dir, log, on_result, cell_timeout,
-                             startup_timeout)
+                             startup_timeout, stop)
         finally:
             with _live_lock:
                 _live.discard(proc)
@@ -81,10 +84,14 @@ def run_batch(env, phase: str, requests: list[dict], work_dir: Path, *,
                 _kill(proc)
 
 
-def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeout) -> list[dict]:
+def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeout,
+           stop) -> list[dict]:
     """Follow one worker process; return the requests a fresh worker must still do."""
     last_progress = time.monotonic()
     while pending:
+        if stop.is_set():
+            _kill(proc)
+            return []
         current = pending[0]
         done = work_dir / f"{current['id']}.json"
         if done.exists():
@@ -99,6 +106,8 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
         if rc is not None:
             if done.exists():  # finished just before exiting
                 continue
+            if stop.is_set():  # killed by us on Ctrl-C: not the cell's fault
+                return []
             if started.exists():
                 pending.pop(0)
                 on_result(current, {"status": "crash", "error_type": "WorkerDied",

@@ -164,6 +164,7 @@ class Run:
         self.cache_hits = 0
         self.done = 0
         self._count_lock = threading.Lock()
+        self.stop = threading.Event()  # set on Ctrl-C: no more rows, no more workers
         self._dtype_cache: dict[Path, str | None] = {}
 
     # -- resume -------------------------------------------------------------------------
@@ -270,8 +271,16 @@ class Run:
 
     def _parallel(self, jobs: list) -> None:
         with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
-            for fut in [pool.submit(fn) for fn in jobs]:
-                fut.result()
+            futures = [pool.submit(fn) for fn in jobs]
+            try:
+                for fut in futures:
+                    fut.result()
+            except BaseException:  # Ctrl-C or a bug: stop every batch, record nothing more
+                self.stop.set()
+                for fut in futures:
+                    fut.cancel()
+                execute.kill_all()
+                raise
 
     def _artifact_dir(self, eid: EnvId, model: str, fmt: str | None = None) -> Path:
         base = self.run.path / "artifacts" / self.envs[eid].key / model
@@ -351,7 +360,8 @@ class Run:
                           f"{req['format']} {result['status']}{msg}")
 
         execute.run_batch(env, "save", requests, self._work_dir("save", env),
-                          on_result=on_result, cell_timeout=self.opts.cell_timeout)
+                          on_result=on_result, cell_timeout=self.opts.cell_timeout,
+                          stop=self.stop)
 
     def _work_dir(self, phase: str, env) -> Path:
         """A fresh folder for one worker batch: load chunks of one environment and a resumed
@@ -442,9 +452,11 @@ class Run:
             self._finish(cell, fields)
 
         execute.run_batch(env, "load", requests, work, on_result=on_result,
-                          cell_timeout=self.opts.cell_timeout)
+                          cell_timeout=self.opts.cell_timeout, stop=self.stop)
 
     def _finish(self, cell: Cell, fields: dict) -> None:
+        if self.stop.is_set():
+            return  # interrupted: this cell is left for --resume
         save_id, load_id = (cell.save_tf, cell.save_device), (cell.load_tf, cell.load_device)
         save_env, load_env = self.envs[save_id], self.envs[load_id]
         saved = self.save_results.get((save_id, cell.model, cell.format), {})
