@@ -42,12 +42,23 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
     meta, ref_outputs, ref_params = read_reference(ref_dir)
     outputs, params = read_loaded(npz, result)
     fields: dict = {"notes": dict(result.get("notes") or {})}
-    if tolerance is None and manifest.get("format") in FORMAT_TOLERANCES:
-        tolerance, why = FORMAT_TOLERANCES[manifest["format"]]
+    fmt = manifest.get("format")
+    if manifest.get("quantized") and fmt != "tflite-dynamic":
+        fmt = "quantized"  # e.g. the qat model converted to TFLite or ONNX
+    if tolerance is None and fmt in FORMAT_TOLERANCES:
+        tolerance, why = FORMAT_TOLERANCES[fmt]
         fields["notes"]["tolerance"] = f"rtol={tolerance[0]:g}, atol={tolerance[1]:g}: {why}"
     if params is not None and result.get("loader") == "tf.train.load_checkpoint":
         params, dropped = map_checkpoint_keys(params, manifest.get("checkpoint_keys", {}))
         fields["notes"]["non_parameter_keys"] = dropped
+    if params is not None and meta.get("model") == "qat":
+        # tfmot's training-step counters: not parameters (the save side leaves them out too)
+        kept = [(n, v) for n, v in params
+                if not n.split(":")[0].endswith("optimizer_step") and
+                not (n.endswith("vars_0") and v.dtype.kind == "i" and v.ndim == 0)]
+        if len(kept) != len(params):
+            fields["notes"]["tfmot_counters_dropped"] = len(params) - len(kept)
+        params = kept
     problems = []
     if params is not None:
         rep = compare_params(normalized(ref_params, meta["scope"]),

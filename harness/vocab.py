@@ -22,7 +22,9 @@ class Status(str, enum.Enum):
         return self.value
 
 
-MODELS = ("mlp", "cnn", "rnn", "custom", "module")
+# qat: quantization-aware (tensorflow-model-optimization), `unsupported` where tfmot cannot run.
+# mirrored: built and trained under MirroredStrategy on two logical CPUs.
+MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored")
 
 # Loaders per format, in the order a user reaches for them: the default call first, then
 # documented workarounds (argument in the name).  A loader that exists in the load version is
@@ -44,10 +46,16 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
         "keras.layers.TFSMLayer[call_endpoint=serving_default]",
         "tf.saved_model.load",
     ),
-    "keras": (*_LOAD_MODEL, "h5py.File"),
+    "keras": (*_LOAD_MODEL, "keras.models.load_model[MirroredStrategy]", "h5py.File"),
     "h5": (*_LOAD_MODEL, "h5py.File"),
     "weights-h5": ("model.load_weights", "h5py.File"),
-    "tf-checkpoint": ("tf.train.Checkpoint.restore", "tf.train.load_checkpoint"),
+    "tf-checkpoint": (
+        "tf.train.Checkpoint.restore",
+        "tf.train.load_checkpoint",
+        "tf.train.CheckpointManager",
+        "tf.train.Checkpoint.restore[expect_partial,new_head]",
+        "tf.train.Checkpoint.restore[MirroredStrategy]",
+    ),
     "tf1-checkpoint": (
         "tf.compat.v1.train.import_meta_graph",
         "tf.compat.v1.train.Saver[var_list]",
@@ -83,4 +91,7 @@ FORMAT_TOLERANCES: dict[str, tuple[tuple[float, float], str]] = {
     "tflite": ((1e-5, 1e-5), "TFLite kernels, float32"),
     "onnx": ((1e-5, 1e-5), "onnxruntime kernels, float32"),
     "tflite-dynamic": ((1e-1, 1e-1), "dynamic-range quantized: int8 weights"),
+    # any converted artifact of a quantized model (the `qat` zoo model's fake-quant ops become
+    # real int8 arithmetic, and rounding at a quantization step boundary moves a whole step)
+    "quantized": ((1e-1, 1e-1), "quantized model converted to int8 arithmetic"),
 }

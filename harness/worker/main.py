@@ -49,6 +49,9 @@ def main(argv: list[str]) -> int:
     _import_worker_package()
     from tfh_worker.files import error_fields, write_json_atomic
 
+    if any(r.get("model") == "mirrored" or "MirroredStrategy" in str(r.get("loader"))
+           for r in batch["requests"]):
+        os.environ["HARNESS_LOGICAL_CPUS"] = "2"  # read by runtime before TF sets up devices
     try:
         from tfh_worker import runtime  # imports TensorFlow: the slow part
     except Exception as exc:  # an environment where TF does not even import

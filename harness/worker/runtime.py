@@ -14,6 +14,29 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
+
+def _logical_cpus() -> int:
+    """Split the CPU into logical devices when a cell needs MirroredStrategy (set by main.py
+    before TF starts, only for batches that have such cells: it must happen before TF
+    initializes its devices, and other cells should not run on a split CPU)."""
+    n = int(os.environ.get("HARNESS_LOGICAL_CPUS", "0") or 0)
+    if n > 1:
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+    return n
+
+
+LOGICAL_CPUS = _logical_cpus()
+MIRRORED_DEVICES = ["/cpu:0", "/cpu:1"]
+
+
+def mirrored_strategy():
+    if LOGICAL_CPUS < 2:
+        raise RuntimeError("MirroredStrategy needs the worker started with two logical CPUs")
+    return tf.distribute.MirroredStrategy(MIRRORED_DEVICES)
+
+
 # tf.keras is what users call: Keras 2 up to TF 2.15, Keras 3 from 2.16, and tf_keras (Keras 2)
 # again when TF_USE_LEGACY_KERAS=1.  Using it keeps the worker honest to each environment.
 keras = tf.keras
@@ -38,6 +61,7 @@ def versions() -> dict:
         "protobuf": _dist_version("protobuf"),
         "python": platform.python_version(),
         "legacy_keras": os.environ.get("TF_USE_LEGACY_KERAS", "") == "1",
+        "logical_cpus": LOGICAL_CPUS or 1,
         "executable": sys.executable,
     }
 

@@ -12,7 +12,7 @@ import numpy as np
 from . import zoo
 from .files import error_fields, write_json_atomic
 from .formats import FORMATS
-from .runtime import file_kind, versions
+from .runtime import Unsupported, file_kind, versions
 
 _built: dict[str, object] = {}  # model name -> zoo.Built, or the exception building it raised
 
@@ -70,6 +70,8 @@ def write_manifest(art: Path, fmt: str, model: str, info: dict) -> dict:
 
 def run_save(req: dict, out: Path) -> dict:
     built = _get_built(req["model"])
+    if isinstance(built, Unsupported):  # the model cannot exist here (e.g. qat under Keras 3)
+        return {"status": "unsupported", "error": str(built)}
     if isinstance(built, Exception):
         return {"status": "save-error", "stage": "build"} | error_fields(built)
     write_reference(built, Path(req["reference_dir"]))

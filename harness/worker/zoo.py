@@ -8,6 +8,7 @@ legacy RandomState, whose stream is stable across numpy versions.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,13 @@ class Built:
 
         if self.kind == "module":
             return variables_params(self.obj.variables)
-        return variables_params(self.obj.weights)
+        params = variables_params(self.obj.weights)
+        if self.name == "qat":
+            # tfmot's per-wrapper `optimizer_step` is a training-step counter, not a parameter:
+            # no inference signature captures it and a checkpoint holds bit-identical copies
+            # of it that no key map can tell apart.
+            params = [(n, v) for n, v in params if not n.split(":")[0].endswith("optimizer_step")]
+        return params
 
 
 @keras.utils.register_keras_serializable(package="tfh")
@@ -124,30 +131,88 @@ def _custom():
     return CustomModel(name="custom"), (20,), 3
 
 
+def tfmot_or_reason():
+    """tensorflow-model-optimization, or why it cannot run here (the reason `qat` is
+    `unsupported`): it is built on Keras 2 (tf.keras up to TF 2.15, tf_keras after)."""
+    from .runtime import KERAS_MAJOR, KERAS_VERSION, Unsupported
+
+    if KERAS_MAJOR >= 3:
+        raise Unsupported(f"tensorflow-model-optimization needs Keras 2 (tf.keras up to TF 2.15, "
+                          f"tf_keras with TF_USE_LEGACY_KERAS=1 after); this environment's "
+                          f"tf.keras is Keras {KERAS_VERSION}")
+    try:
+        import tensorflow_model_optimization as tfmot
+    except ImportError as exc:
+        raise Unsupported(f"tensorflow-model-optimization is not installed here ({exc})") \
+            from None
+    return tfmot
+
+
+def _qat():
+    """Quantization-aware training: fake-quant wrappers around a small MLP (tfmot)."""
+    tfmot = tfmot_or_reason()
+    x = keras.Input((20,), name="x")
+    h = keras.layers.Dense(16, activation="relu", name="dense")(x)
+    base = keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="qat")
+    return tfmot.quantization.keras.quantize_model(base), (20,), 3
+
+
+def _mirrored():
+    """A small MLP whose variables are created (and trained) under MirroredStrategy on two
+    logical CPUs: MirroredVariables, saved as users save them, outside the scope."""
+    from .runtime import mirrored_strategy
+
+    scope = contextlib.nullcontext() if tf.distribute.has_strategy() else \
+        mirrored_strategy().scope()
+    with scope:
+        x = keras.Input((20,), name="x")
+        h = keras.layers.Dense(16, activation="relu", name="dense")(x)
+        model = keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="mirrored")
+        _compile(model)
+    return model, (20,), 3
+
+
+def _compile(model) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+
 CUSTOM_OBJECTS = {"ScaledDense": ScaledDense, "CustomModel": CustomModel}
 
-KERAS_BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "custom": _custom}
-MODELS = (*KERAS_BUILDERS, "module")
+KERAS_BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "custom": _custom, "qat": _qat,
+                  "mirrored": _mirrored}
+MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored")
 
 
-def build(name: str, train: bool = True) -> Built:
-    """Build model `name`; with train=False, a fresh (untrained) one to load weights into."""
+def build(name: str, train: bool = True, strategy=None) -> Built:
+    """Build model `name`; with train=False, a fresh (untrained) one to load weights into;
+    with `strategy`, its variables are created in that strategy's scope (entered here, after
+    clear_session: clearing inside a scope breaks the scope's exit)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; the zoo has {', '.join(MODELS)}")
     clear_session()
     set_seeds(SEED)
     rng = np.random.RandomState(SEED)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        return _build(name, train, rng)
+
+
+def _build(name: str, train: bool, rng: np.random.RandomState) -> Built:
     if name == "module":
         m = Affine(rng)
         inputs = rng.standard_normal((N_PREDICT, 4)).astype("float32")
         if train:
             _train_module(m, rng)
         return Built(name, m, inputs, "module")
+    return _build_keras(name, train, rng)
+
+
+def _build_keras(name: str, train: bool, rng: np.random.RandomState) -> Built:
     model, in_shape, classes = KERAS_BUILDERS[name]()
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    if name != "mirrored":  # compiled inside its strategy's scope
+        _compile(model)
     inputs = rng.standard_normal((N_PREDICT, *in_shape)).astype("float32")
     x_train = rng.standard_normal((32, *in_shape)).astype("float32")
     y_train = rng.randint(0, classes, size=(32,)).astype("int32")

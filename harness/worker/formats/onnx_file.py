@@ -9,6 +9,7 @@ import numpy as np
 
 from ..runtime import LoadContext, Loaded, Unsupported
 from ._converted import find_reference, inference_tf_function, input_spec
+from .savedmodel import signature_change
 
 NAME = "onnx"
 FILENAME = "model.onnx"
@@ -48,10 +49,28 @@ def save(built, art) -> dict:
                                                  output_path=path)
         notes["converter"] = "tf2onnx.convert.from_function"
     opsets = {(o.domain or "ai.onnx"): o.version for o in proto.opset_import}
+    sigs = {"graph": {"inputs": _value_infos(proto.graph.input, proto.graph.initializer),
+                      "outputs": _value_infos(proto.graph.output, [])}}
     return {"on_disk_format": "onnx-protobuf", "entry": FILENAME, "conversion": notes,
+            "quantized": built.name == "qat",
             "opset": opsets.get("ai.onnx"), "tf2onnx": _version("tf2onnx"),
             "onnx": _version("onnx"), "producer_name": proto.producer_name,
-            "producer_version": proto.producer_version}
+            "producer_version": proto.producer_version, "signatures": sigs}
+
+
+def _value_infos(values, initializers) -> dict:
+    """name -> [element type, shape] of graph inputs/outputs (symbolic dims as their names)."""
+    from onnx import TensorProto
+
+    skip = {t.name for t in initializers}
+    out = {}
+    for v in values:
+        if v.name in skip:
+            continue
+        t = v.type.tensor_type
+        out[v.name] = [TensorProto.DataType.Name(t.elem_type).lower(),
+                       [d.dim_value if d.HasField("dim_value") else "?" for d in t.shape.dim]]
+    return out
 
 
 def initializers(path) -> list[tuple[str, np.ndarray]] | None:
@@ -76,6 +95,15 @@ def _inference_session(ctx: LoadContext) -> Loaded:
     notes = {"onnxruntime": ort.__version__, "opset": ctx.manifest.get("opset"),
              "inputs": {i.name: [i.type, i.shape] for i in sess.get_inputs()},
              "outputs": {o.name: [o.type, o.shape] for o in sess.get_outputs()}}
+    try:
+        import onnx
+
+        proto = onnx.load(str(path))
+        notes |= signature_change(ctx, {"graph": {
+            "inputs": _value_infos(proto.graph.input, proto.graph.initializer),
+            "outputs": _value_infos(proto.graph.output, [])}})
+    except ImportError:
+        pass
     inits = initializers(path)
     if inits is None:
         notes["params"] = "not exposed: the onnx package is not installed here"

@@ -14,7 +14,7 @@ from ..runtime import (
     tf,
     variables_params,
 )
-from ._keras_loaders import loaded_keras_model
+from ._keras_loaders import loaded_keras_model, model_scope
 
 NAME = "savedmodel"
 DIRNAME = "savedmodel"
@@ -63,7 +63,10 @@ def saved_model_loaders(dirname: str) -> dict:
                       {"signature": signature_info(fn)} | signature_change(ctx, sigs))
 
     def keras_load(ctx: LoadContext) -> Loaded:
-        return loaded_keras_model(keras.models.load_model(str(ctx.artifact / dirname)), ctx)
+        scope, notes = model_scope(ctx)
+        with scope:
+            model = keras.models.load_model(str(ctx.artifact / dirname))
+        return loaded_keras_model(model, ctx, **notes)
 
     def tfsm_layer(endpoint: str | None):
         def load(ctx: LoadContext) -> Loaded:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import zoo
-from ..runtime import LoadContext, Loaded, tf
+from ..runtime import LoadContext, Loaded, Unsupported, keras, mirrored_strategy, tf
 
 NAME = "tf-checkpoint"
 PREFIX = "ckpt"
@@ -46,10 +46,19 @@ def key_map(prefix: str, params: list[tuple[str, np.ndarray]]) -> dict[str, str]
     return mapping
 
 
+KEEP = 2  # max_to_keep; saved KEEP + 1 times, so the manager has deleted the oldest
+
+
 def save(built, art) -> dict:
-    path = _checkpoint(built).save(str(art / PREFIX))
+    ckpt = _checkpoint(built)
+    manager = tf.train.CheckpointManager(ckpt, str(art), max_to_keep=KEEP,
+                                         checkpoint_name=PREFIX)
+    for _ in range(KEEP + 1):
+        path = manager.save()
     prefix_name = path.rsplit("/", 1)[-1]
     return {"on_disk_format": "tf2-object-checkpoint", "entry": prefix_name,
+            "written_by": f"tf.train.CheckpointManager(max_to_keep={KEEP}).save() x{KEEP + 1}",
+            "kept": [p.rsplit("/", 1)[-1] for p in manager.checkpoints],
             "checkpoint_keys": key_map(path, built.params())}
 
 
@@ -65,6 +74,47 @@ def _restore(ctx: LoadContext) -> Loaded:
     return Loaded(fresh.predict(ctx.inputs), fresh.params())
 
 
+def _restore_mirrored(ctx: LoadContext) -> Loaded:
+    """The model rebuilt under MirroredStrategy (two logical CPUs), then restored."""
+    strategy = mirrored_strategy()
+    fresh = zoo.build(ctx.model, train=False, strategy=strategy)
+    with strategy.scope():
+        _checkpoint(fresh).restore(_prefix(ctx))
+    first = (fresh.obj.variables if fresh.kind == "module" else fresh.obj.weights)[0]
+    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
+                  {"variable_class": type(first).__name__})
+
+
+def _manager(ctx: LoadContext) -> Loaded:
+    """Restore the latest checkpoint the way training scripts resume: through a manager."""
+    fresh = zoo.build(ctx.model, train=False)
+    manager = tf.train.CheckpointManager(_checkpoint(fresh), str(ctx.artifact),
+                                         max_to_keep=KEEP, checkpoint_name=PREFIX)
+    if manager.latest_checkpoint is None:
+        raise FileNotFoundError(f"CheckpointManager finds no checkpoint in {ctx.artifact}")
+    manager.checkpoint.restore(manager.latest_checkpoint)
+    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
+                  {"latest_checkpoint": manager.latest_checkpoint.rsplit("/", 1)[-1],
+                   "checkpoints": [p.rsplit("/", 1)[-1] for p in manager.checkpoints]})
+
+
+def _partial_new_head(ctx: LoadContext) -> Loaded:
+    """Transfer learning: the model gets a new head on top, the checkpoint restores the backbone
+    (every original layer) and expect_partial() silences what is not restored (the optimizer,
+    the new head).  The backbone's parameters and outputs are what is compared."""
+    fresh = zoo.build(ctx.model, train=False)
+    if fresh.kind != "keras" or not hasattr(fresh.obj, "inputs") or not fresh.obj.inputs:
+        raise Unsupported("needs a functional Keras model to put a new head on "
+                          f"({ctx.model} is {type(fresh.obj).__name__})")
+    backbone = fresh.obj
+    head = keras.layers.Dense(2, name="new_head")(backbone.outputs[0])
+    model = keras.Model(backbone.inputs, head, name=backbone.name)
+    status = tf.train.Checkpoint(model=model).restore(_prefix(ctx)).expect_partial()
+    del status
+    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
+                  {"new_head": "Dense(2) on the model's output, not in the checkpoint"})
+
+
 def _reader(ctx: LoadContext) -> Loaded:
     reader = tf.train.load_checkpoint(_prefix(ctx))
     params = [(k, np.asarray(reader.get_tensor(k)))
@@ -72,4 +122,7 @@ def _reader(ctx: LoadContext) -> Loaded:
     return Loaded(None, params, {"keys": len(params)})
 
 
-LOADERS = {"tf.train.Checkpoint.restore": _restore, "tf.train.load_checkpoint": _reader}
+LOADERS = {"tf.train.Checkpoint.restore": _restore, "tf.train.load_checkpoint": _reader,
+           "tf.train.CheckpointManager": _manager,
+           "tf.train.Checkpoint.restore[expect_partial,new_head]": _partial_new_head,
+           "tf.train.Checkpoint.restore[MirroredStrategy]": _restore_mirrored}

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..runtime import KERAS_MAJOR, LoadContext, Loaded, Unsupported, tf
 from ._converted import find_reference, inference_function
+from .savedmodel import signature_change
 
 FILENAME = "model.tflite"
 
@@ -45,9 +46,20 @@ def saver(quantized: bool):
         blob = conv.convert()
         (art / FILENAME).write_bytes(blob)
         kind = "tflite-flatbuffer" if blob[4:8] == b"TFL3" else "unknown"
-        return {"on_disk_format": kind, "entry": FILENAME, "quantized": quantized,
-                "conversion": notes}
+        sigs = io_signature(tf.lite.Interpreter(model_content=blob))
+        return {"on_disk_format": kind, "entry": FILENAME,
+                "quantized": quantized or built.name == "qat",
+                "conversion": notes, "signatures": sigs}
     return save
+
+
+def io_signature(interp) -> dict:
+    """Inputs and outputs as the interpreter sees them: name -> [dtype, shape]."""
+    def side(details):
+        return {d["name"]: [np.dtype(d["dtype"]).name, [int(x) for x in d["shape"]]]
+                for d in details}
+    return {"model": {"inputs": side(interp.get_input_details()),
+                      "outputs": side(interp.get_output_details())}}
 
 
 def run_interpreter(interp, x: np.ndarray) -> list[np.ndarray]:
@@ -77,6 +89,7 @@ def constants(interp) -> list[tuple[str, np.ndarray]]:
 
 
 def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
+    notes |= signature_change(ctx, io_signature(interp))
     outputs = run_interpreter(interp, ctx.inputs)
     consts = constants(interp)
     quant = any(v.dtype in (np.int8, np.uint8) for _, v in consts)
