@@ -8,7 +8,8 @@ from pathlib import Path
 from .base import EnvError, Environment
 
 # backend name -> "module:Class"; imported only when chosen (docker needs the docker package)
-BACKENDS = {"uv": "harness.envs.uv:UvEnvironment"}
+BACKENDS = {"uv": "harness.envs.uv:UvEnvironment",
+            "docker": "harness.envs.docker:DockerEnvironment"}
 
 
 def get_backend(name: str):

@@ -1,0 +1,124 @@
+"""Wheels for an image's Python and platform, fetched on the host, so that a build never reaches
+the network from inside.
+
+Two steps, because each tool is good at one: uv resolves for the *target* (its
+`--python-platform` evaluates every environment marker for the image's Python and glibc, where
+`pip download --python-version` would evaluate markers for the host's Python and miss e.g.
+`importlib-metadata; python_version < "3.10"`), and pip downloads the exact pins (`--no-deps`,
+`--only-binary=:all:`, every manylinux tag the image's glibc accepts: pip does not expand a
+PEP 600 `manylinux_2_31` tag to the older ones by itself).  The wheelhouse is shared by all
+builds for one Python/glibc; a build context hard-links only the wheels its lock names.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import procs
+from . import ImageBuildError
+
+UV_PLATFORMS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # uv's x86_64-manylinux_2_X
+
+
+def uv_platform(glibc: str) -> str:
+    minor = int(glibc.split(".")[1])
+    usable = [m for m in UV_PLATFORMS if m <= minor]
+    if not usable:
+        raise ImageBuildError(f"glibc {glibc} is older than manylinux2014 (2.17)")
+    return f"x86_64-manylinux_2_{usable[-1]}"
+
+
+def pip_platforms(glibc: str) -> list[str]:
+    minor = int(glibc.split(".")[1])
+    tags = [f"manylinux_2_{m}_x86_64" for m in range(minor, 16, -1)]
+    return tags + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+
+
+def _uv(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    from ..envs.uv import uv_bin, uv_error_line
+
+    out = procs.run([uv_bin(), *args], timeout=timeout)
+    out.reason = uv_error_line(out.stderr) if out.returncode else ""
+    return out
+
+
+def resolve(requirements: list[str], constraints: list[str], python: str, glibc: str,
+            as_of: str | None = None) -> list[str]:
+    """Exact pins (`name==version`) of everything `requirements` needs on the target."""
+    with tempfile.TemporaryDirectory(prefix="tfh-resolve-") as tmp:
+        req = Path(tmp) / "requirements.in"
+        req.write_text("\n".join(requirements) + "\n")
+        cons = Path(tmp) / "constraints.txt"
+        cons.write_text("\n".join(constraints) + "\n")
+        lock = Path(tmp) / "requirements.txt"
+        cmd = ["pip", "compile", "--quiet", "--no-header", "--no-annotate",
+               "--python-version", python, "--python-platform", uv_platform(glibc),
+               "--only-binary", ":all:", "-c", str(cons), str(req), "-o", str(lock)]
+        if as_of:
+            cmd += ["--exclude-newer", as_of]
+        out = _uv(*cmd)
+        if out.returncode:
+            when = f" as of {as_of}" if as_of else ""
+            raise ImageBuildError(f"cannot resolve {' '.join(requirements)} for Python {python} "
+                                  f"(glibc {glibc}){when}: {out.reason}")
+        pins = [ln.strip() for ln in lock.read_text().splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    return pins
+
+
+def _pip(tools_dir: Path) -> list[str]:
+    """A pip to download with: this interpreter's, else one in a private venv made with uv."""
+    if procs.run([sys.executable, "-m", "pip", "--version"]).returncode == 0:
+        return [sys.executable, "-m", "pip"]
+    venv = tools_dir / "pip-venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        out = _uv("venv", "--quiet", "--python", sys.executable, str(venv))
+        if out.returncode == 0:
+            out = _uv("pip", "install", "--quiet", "--python", str(py), "pip")
+        if out.returncode:
+            raise ImageBuildError(f"cannot install pip to download wheels: {out.reason}")
+    return [str(py), "-m", "pip"]
+
+
+def wheel_name_matches(filename: str, pin: str) -> bool:
+    name, version = pin.split("==", 1)
+    norm = re.sub(r"[-_.]+", "_", name).lower()
+    parts = filename.split("-")
+    return (len(parts) >= 5 and re.sub(r"[-_.]+", "_", parts[0]).lower() == norm
+            and parts[1] == version)
+
+
+def download(pins: list[str], python: str, glibc: str, wheelhouse: Path,
+             tools_dir: Path, progress=None) -> list[Path]:
+    """Download (or find already downloaded) a wheel for every pin; return their paths."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    have = [p.name for p in wheelhouse.glob("*.whl")]
+    missing = [pin for pin in pins if not any(wheel_name_matches(f, pin) for f in have)]
+    if missing:
+        if progress:
+            progress(f"downloading {len(missing)} wheel(s) for Python {python} "
+                     f"(glibc {glibc}) into {wheelhouse}")
+        py_tag = "".join(python.split(".")[:2])
+        cmd = [*_pip(tools_dir), "download", "--quiet", "--disable-pip-version-check",
+               "--no-deps", "--only-binary=:all:", "--python-version", python,
+               "--implementation", "cp", "--abi", f"cp{py_tag}", "-d", str(wheelhouse)]
+        for tag in pip_platforms(glibc):
+            cmd += ["--platform", tag]
+        out = procs.run([*cmd, *missing], timeout=3600)
+        if out.returncode:
+            lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+            raise ImageBuildError(f"pip download for Python {python} failed: "
+                                  f"{(lines or ['no message'])[-1].strip()}")
+        have = [p.name for p in wheelhouse.glob("*.whl")]
+    wheels = []
+    for pin in pins:
+        found = sorted(f for f in have if wheel_name_matches(f, pin))
+        if not found:
+            raise ImageBuildError(f"no wheel for {pin} in {wheelhouse} after downloading")
+        wheels.append(wheelhouse / found[-1])
+    return wheels
