@@ -8,8 +8,10 @@ Each cell is one item (`2.12->2.16 mlp h5 keras.models.load_model`), so -k picks
 pytest-xdist spreads them and CI dashboards get JUnit XML.  Cells are not run one process
 each (TF takes seconds to import): the first item of a load environment runs, through the
 harness runner, every selected cell of that environment in one batch (saves come from the save
-cache), and each item then reports its own row.  Items carry an `xdist_group` mark per load
-environment, so `--dist loadgroup` keeps a batch on one xdist worker.
+cache), and each item then reports its own row.  Under pytest-xdist the processes of a session
+share one results folder and a file lock per load environment, so each environment runs once
+whichever worker its items land on; items also carry an `xdist_group` mark per load
+environment, for `--dist loadgroup`.
 
 Outcomes: pass -> passed; unsupported -> skipped with the reason; a status that
 matrix/expectations.toml expects for the cell -> xfailed with the expectation's reason; a cell
@@ -19,9 +21,10 @@ the status and the library's message.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,7 @@ def pytest_configure(config):
     path = config.getoption("--compat-matrix")
     if not path:
         return
+    config.addinivalue_line("markers", "tf: runs real TensorFlow in real uv environments")
     from .matrix import Matrix, MatrixError
 
     try:
@@ -103,36 +107,52 @@ class CompatState:
             raise pytest.UsageError(f"{path}: {exc}") from None
 
     def results_dir(self) -> Path:
+        """One folder for every process of the session: xdist workers share it, so a load
+        environment runs once whichever worker its items went to."""
         if self._results is None:
             given = self.config.getoption("--compat-results")
+            uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
             if given:
                 self._results = Path(given)
-                self._results.mkdir(parents=True, exist_ok=True)
+            elif uid:
+                self._results = Path(tempfile.gettempdir()) / f"compat-matrix-{uid}"
             else:
                 self._results = Path(tempfile.mkdtemp(prefix="compat-matrix-"))
+            self._results.mkdir(parents=True, exist_ok=True)
         return self._results
 
     def run_group(self, group: str, cells: list[Cell]) -> None:
-        """Run every selected cell of one load environment in one batch."""
+        """Run every selected cell of one load environment in one batch, once per session:
+        the first process to get here runs it under a file lock, the others read its rows."""
+        self.ran_groups.add(group)
+        run_dir = self.results_dir() / re.sub(r"[^\w.+-]", "_", group)
+        failed = run_dir.with_name(run_dir.name + ".failed")
+        with open(run_dir.with_name(run_dir.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (run_dir / "run.json").exists() and not failed.exists():
+                self._run(run_dir, cells, failed)
+        if failed.exists():
+            self.failed_groups[group] = failed.read_text()
+            return
+        from .results import read_rows
+
+        for row in read_rows(run_dir / "cells.jsonl"):
+            self.rows[tuple(row.get(f) for f in Cell.__dataclass_fields__)] = row
+
+    def _run(self, run_dir: Path, cells: list[Cell], failed: Path) -> None:
         from .envs import default_cache_dir
         from .runner import Progress, Run, RunOptions
 
-        self.ran_groups.add(group)
         cache = self.config.getoption("--compat-cache-dir")
-        safe = re.sub(r"[^\w.+-]", "_", group)
         opts = RunOptions(matrix=self.matrix, only={c.key() for c in cells},
-                          results_dir=self.results_dir(),
-                          run_id=f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{id(self):x}",
+                          results_dir=run_dir.parent, run_id=run_dir.name,
                           cache_dir=Path(cache) if cache else default_cache_dir(),
                           cell_timeout=self.config.getoption("--compat-cell-timeout"),
                           jobs=1)
         try:
-            run = Run(opts, Progress()).execute()
+            Run(opts, Progress()).execute()
         except Exception as exc:  # every item of the group reports it, in one line
-            self.failed_groups[group] = f"{type(exc).__name__}: {exc}"
-            return
-        for row in run.rows():
-            self.rows[tuple(row.get(f) for f in Cell.__dataclass_fields__)] = row
+            failed.write_text(f"{type(exc).__name__}: {exc}")
 
 
 def group_of(cell: Cell) -> str:
@@ -190,13 +210,6 @@ class CellItem(pytest.Item):
         return self.path, None, self.name
 
 
-def _expected_statuses(exp) -> set[str]:
-    status = exp.status
-    if isinstance(status, (list, tuple, set, frozenset)):
-        return {str(s) for s in status}
-    return {str(status)}
-
-
 def describe(row: dict) -> str:
     what = f"{row['status']}"
     if row.get("error_type"):
@@ -209,19 +222,18 @@ def describe(row: dict) -> str:
 
 
 def judge_row(row: dict, exp) -> None:
-    """A cell's outcome as pytest sees it (see the module docstring)."""
+    """A cell's outcome as pytest sees it, with the verdicts of `harness check`: no entry and
+    pass/unsupported is fine; the entry's own status is expected; anything else is news."""
     status = row["status"]
-    expected = _expected_statuses(exp) if exp is not None else None
+    if exp is None or status == exp.status:
+        if status == "pass":
+            return
+        if status == "unsupported":
+            pytest.skip(f"unsupported: {row.get('error') or (exp and exp.reason)}")
+        if exp is not None:
+            pytest.xfail(f"{status}: {exp.reason}")
+        raise CellFailed(describe(row))
     if status == "pass":
-        if expected and "pass" not in expected:
-            raise CellFailed(f"expected {'/'.join(sorted(expected))} ({exp.reason}), but it "
-                             "passes now: update the expectations")
-        return
-    if expected and status in expected:
-        pytest.xfail(f"{status}: {exp.reason}")
-    if status == "unsupported" and expected is None:
-        pytest.skip(f"unsupported: {row.get('error')}")
-    if expected:
-        raise CellFailed(f"expected {'/'.join(sorted(expected))} ({exp.reason}), got "
-                         + describe(row))
-    raise CellFailed(describe(row))
+        raise CellFailed(f"expected {exp.status} ({exp.reason}), but it passes now: update "
+                         "the expectations")
+    raise CellFailed(f"expected {exp.status} ({exp.reason}), got " + describe(row))
