@@ -61,7 +61,7 @@ class RunOptions:
     only: set[tuple] | None = None  # Cell.key()s: run only these cells of the plan (pytest)
     save_cache: bool = True
     save_cache_dir: Path | None = None  # default: the cache dir (saves/ beside envs/)
-    batch_size: int = 300  # load requests per worker process: bounds a worker's memory
+    batch_size: int = 500  # load requests per worker process: bounds a worker's memory
     command: list[str] | None = None
 
 

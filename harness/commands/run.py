@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
                      help="environments worked on at once (default: %(default)s)")
     run.add_argument("--cell-timeout", type=float, default=600.0,
                      help="seconds one cell may take (default: %(default)s)")
-    run.add_argument("--batch-size", type=int, default=300,
+    run.add_argument("--batch-size", type=int, default=500,
                      help="load cells per worker process, bounding its memory "
                           "(default: %(default)s)")
     run.add_argument("--quiet", action="store_true", help="do not print the table at the end")
