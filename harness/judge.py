@@ -53,9 +53,10 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
         fields["notes"]["non_parameter_keys"] = dropped
     if params is not None and meta.get("model") == "qat":
         # tfmot's training-step counters: not parameters (the save side leaves them out too)
+        # (named `optimizer_step`, or by position only in a saving_lib file: integer scalars)
         kept = [(n, v) for n, v in params
-                if not n.split(":")[0].endswith("optimizer_step") and
-                not (n.endswith("vars_0") and v.dtype.kind == "i" and v.ndim == 0)]
+                if not n.split(":")[0].endswith("optimizer_step")
+                and not (v.dtype.kind in "iu" and v.ndim == 0)]
         if len(kept) != len(params):
             fields["notes"]["tfmot_counters_dropped"] = len(params) - len(kept)
         params = kept

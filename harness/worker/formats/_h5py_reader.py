@@ -34,8 +34,25 @@ def read_params(f) -> tuple[list[tuple[str, np.ndarray]], str]:
             if hasattr(obj, "shape") and name.split("/")[0] not in ("optimizer", "metrics"):
                 params.append((name.replace("/vars/", "/vars_"), np.asarray(obj[()])))
         root.visititems(visit)
-        return params, "saving_lib hdf5 (<path>/vars/<i>)"
+        return _dedupe_within_layer(params), "saving_lib hdf5 (<path>/vars/<i>)"
     raise ValueError(f"no Keras weights layout in this HDF5 file (top level: {sorted(root)})")
+
+
+def _dedupe_within_layer(params):
+    """A wrapper layer (tfmot's QuantizeWrapper, Bidirectional...) is saved with its own vars and
+    its inner layer's: the same array twice under one top-level layer.  Keep the first copy;
+    twins in different layers (two zero biases) are different parameters and stay."""
+    seen, out = set(), []
+    for name, v in params:
+        parts = name.split("/")
+        layer = "/".join(parts[:2]) if parts[0] == "_layer_checkpoint_dependencies" or \
+            parts[0] == "layers" else parts[0]
+        key = (layer, v.dtype.str, v.shape, v.tobytes())
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((name, v))
+    return out
 
 
 def h5py_loader(path_of):
