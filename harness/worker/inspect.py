@@ -66,14 +66,22 @@ def _savedmodel(path: Path, out: dict, tb) -> None:
         for key, sig in mg.signature_def.items()}
     if (path / "variables" / "variables.index").is_file():
         out["variables"] = _checkpoint_vars(path / "variables" / "variables")
-        out["variables_note"] = "keys of variables/variables.index (object-graph paths in TF2)"
+        out["variables_note"] = "keys of variables/variables.index"
     else:
         out["variables"] = []
     if tb:
-        loaded = tf.saved_model.load(str(path))
+        try:  # drawing needs a real load, which this TF may refuse: the rest still stands
+            loaded = tf.saved_model.load(str(path))
+        except Exception as exc:
+            out["tensorboard_graph"] = None
+            out["tensorboard_note"] = (f"tf.saved_model.load failed here, nothing to draw: "
+                                       f"{type(exc).__name__}: {str(exc)[:300]}")
+            return
         sigs = dict(loaded.signatures)
         if not sigs:
-            raise ValueError("no signature to draw")
+            out["tensorboard_graph"] = None
+            out["tensorboard_note"] = "no signature to draw"
+            return
         key = "serving_default" if "serving_default" in sigs else sorted(sigs)[0]
         _write_graph(sigs[key].graph, tb)
         out["tensorboard_graph"] = f"signature {key!r}"

@@ -1,0 +1,106 @@
+"""`harness inspect`: format detection from the bytes (no TF), and the real thing on artifacts
+nobody on this project wrote (../shared/external-fixtures: TF 1.14 and TF 2.14 SavedModels and a
+TFLite file computing y = 0.5x + 2), read inside real TF environments."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.commands.inspect import inspect_artifacts
+from harness.worker.detect import detect
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "external-fixtures"
+TF1_SM = FIXTURES / "saved_model_half_plus_two_cpu"
+TF2_SM = FIXTURES / "saved_model_half_plus_two_tf2_cpu"
+TFLITE = FIXTURES / "saved_model_half_plus_two_tflite"
+
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
+                                    reason=f"external fixtures not present at {FIXTURES}")
+
+
+@needs_fixtures
+def test_detects_the_external_fixtures_through_their_serving_layout():
+    assert detect(TF1_SM) == ("savedmodel", TF1_SM / "00000123")
+    assert detect(TF2_SM / "00000123") == ("savedmodel", TF2_SM / "00000123")
+    assert detect(TFLITE) == ("tflite", TFLITE / "00000123" / "model.tflite")
+
+
+def test_detects_from_bytes_not_extensions(tmp_path):
+    keras_zip = tmp_path / "model.h5"  # a .keras zip under a lying name
+    with zipfile.ZipFile(keras_zip, "w") as z:
+        z.writestr("config.json", "{}")
+    assert detect(keras_zip)[0] == "keras"
+    other_zip = tmp_path / "model.keras"
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("something.txt", "")
+    assert detect(other_zip)[0] == "unknown"
+    (tmp_path / "m.onnx.bin").write_bytes(b"\x08\x08\x12\x07tf2onnx")
+    assert detect(tmp_path / "m.onnx.bin")[0] == "onnx"
+    (tmp_path / "graph.model").write_bytes(b"\x0a\x3c\x0a\x01x\x12\x0bPlaceholder")
+    assert detect(tmp_path / "graph.model")[0] == "frozen-graph"
+    (tmp_path / "x.bin").write_bytes(b"\x1c\x00\x00\x00TFL3\x00\x00")
+    assert detect(tmp_path / "x.bin")[0] == "tflite"
+    (tmp_path / "notes.txt").write_text("hello")
+    assert detect(tmp_path / "notes.txt")[0] == "unknown"
+
+
+def test_detects_checkpoints_by_their_files(tmp_path):
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    for name in ("model.ckpt-2.index", "model.ckpt-2.meta", "model.ckpt-2.data-00000-of-00001"):
+        (v1 / name).write_bytes(b"")
+    (v1 / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-2"\n')
+    assert detect(v1) == ("tf1-checkpoint", v1 / "model.ckpt-2")
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "ckpt-3.index").write_bytes(b"")
+    assert detect(v2) == ("tf-checkpoint", v2 / "ckpt-3")
+    assert detect(v2 / "ckpt-3") == ("tf-checkpoint", v2 / "ckpt-3")
+
+
+@pytest.mark.tf
+@needs_fixtures
+@pytest.mark.parametrize("spec", ["2.12", "2.21"])
+def test_inspects_real_artifacts_in_a_real_environment(spec, tmp_path, cache_dir, uv_available):
+    tb = tmp_path / "tb"
+    tf1, tf2, lite = inspect_artifacts([TF1_SM, TF2_SM, TFLITE], spec, cache_dir, tensorboard=tb)
+    assert tf1["read_with"]["tf"].startswith(spec)
+
+    assert tf1["status"] == "ok" and tf1["format"] == "savedmodel"
+    assert tf1["producer_in_artifact"]["tensorflow_version"] == "1.14.0"
+    assert tf1["signatures"]["serving_default"]["inputs"]["x"]["shape"] == [-1, 1]
+    assert tf1["signatures"]["serving_default"]["outputs"]["y"]["dtype"] == "float32"
+    assert {v["name"] for v in tf1["variables"]} == {"a", "b", "c", "a2", "c2"}
+    assert tf1["parameter_count"] == 5
+
+    assert tf2["producer_in_artifact"]["tensorflow_version"] == "2.14.0"
+    assert tf2["signatures"]["serving_default"]["inputs"]["x"] == {
+        "name": "serving_default_x:0", "dtype": "float32", "shape": [1]}
+    assert tf2["parameter_count"] == 3
+    if spec == "2.12":  # found by running: TF 2.12 cannot load what TF 2.14 wrote
+        assert tf2["tensorboard_graph"] is None
+        assert "NotEncodableError" in tf2["tensorboard_note"]
+    else:
+        assert tf2["tensorboard_graph"] == "signature 'serving_default'"
+        assert list((tb / "1").glob("events.out.tfevents.*")), "no TensorBoard event file"
+    assert tf1["tensorboard_graph"] == "signature 'serving_default'"  # TF 1.14's loads in both
+    assert list((tb / "0").glob("events.out.tfevents.*"))
+
+    assert lite["format"] == "tflite"
+    assert lite["signatures"]["model"]["inputs"]["x"] == {"dtype": "float32", "shape": [1, 1]}
+    assert sorted(v["name"] for v in lite["variables"]) == ["a", "b"]
+    assert lite["tensorboard_graph"] is None  # a flatbuffer holds no TF graph: said, not faked
+
+
+@pytest.mark.tf
+@needs_fixtures
+def test_cli_prints_what_a_user_needs(capsys, cache_dir, uv_available):
+    assert main(["inspect", str(TF1_SM), "--tf", "2.21", "--cache-dir", str(cache_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "format:    savedmodel" in out
+    assert '"tensorflow_version": "1.14.0"' in out
+    assert "signature serving_default:" in out and "variables: 5, parameters: 5" in out
