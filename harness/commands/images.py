@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from .common import add_env_options
 
@@ -21,6 +22,12 @@ def add_parser(sub) -> None:
     build = img_sub.add_parser("build", help="build (or reuse) the TF image of each spec")
     build.add_argument("specs", nargs="+")
     build.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    probe = img_sub.add_parser("probe", help="does each TF spec install and import on a base? "
+                               "(a throw-away container, no image kept)")
+    probe.add_argument("specs", nargs="+")
+    probe.add_argument("--suite", required=True, choices=["bullseye", "bookworm", "trixie"])
+    probe.add_argument("--cache-dir", type=Path, default=None)
+    probe.add_argument("--as-of", metavar="DATE")
     prune = img_sub.add_parser("prune", help="remove stale TF images, build leftovers and "
                                "stopped harness containers")
     prune.add_argument("--all", action="store_true",
@@ -54,6 +61,8 @@ def main(args) -> int:
         return _build(args)
     if cmd == "list":
         return _list()
+    if cmd == "probe":
+        return _probe(args)
     return _prune(args)
 
 
@@ -79,6 +88,32 @@ def _build(args) -> int:
               f"{images.short_id(image)}  "
               f"{images.human_size(image.attrs['Size'])}  {how} in {time.monotonic() - t0:.0f}s")
     return 0
+
+
+def _probe(args) -> int:
+    from ..envs import default_cache_dir
+    from ..envs.docker import choose_base
+    from ..images.probe import probe
+    from ..specs import EnvSpec, SpecError
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    failed = 0
+    for text in args.specs:
+        spec = EnvSpec.parse(text)
+        base = choose_base(spec.minor, args.suite)
+        try:
+            spec.check_python(base.python)
+        except SpecError as exc:
+            print(f"{spec.label:<10} {args.suite}: no wheels ({exc})", flush=True)
+            failed += 1
+            continue
+        r = probe(spec, base, cache_dir, args.as_of)
+        failed += not r["ok"]
+        what = (f"imports: tf {r['tf']}, keras {r['keras']}, numpy {r['numpy']}" if r["ok"]
+                else "FAILS:\n    " + r["why"].replace("\n", "\n    "))
+        print(f"{spec.label:<10} {args.suite} (Python {base.python}): {what}  "
+              f"({r['seconds']:.0f}s)", flush=True)
+    return 1 if failed else 0
 
 
 def _list() -> int:

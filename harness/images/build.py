@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,6 +23,7 @@ from . import L_INTERP, L_KIND, L_PYTHON, L_REQUESTED, LABEL, ImageBuildError, c
 
 QUERY = Path(__file__).resolve().parent.parent / "envs" / "query.py"
 INFO_PATH = "/opt/harness-env.json"  # resolved versions, written inside the image at build time
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the classic builder colours a step's stderr
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ COPY --from=build {info} {info}
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 RUN /opt/venv/bin/python -I -c "import tensorflow as tf; print('TensorFlow', tf.__version__, \\
 'imports')"
+{labels}
 """
 
 # The official images already hold TF (and h5py); a variant's extra packages come from the
@@ -65,12 +68,20 @@ FROM {base}
 COPY query.py /harness/
 {extra}RUN python3 -I /harness/query.py {info}
 RUN python3 -I -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'imports')"
+{labels}
 """
 
 
-def dockerfile(base: Base, extra: list[str] | None = None) -> str:
+def label_line(labels: dict[str, str]) -> str:
+    """All labels in one instruction: the build API's `labels` adds a step per label, and each
+    step commits a layer (seconds apiece on fuse-overlayfs)."""
+    return "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
+
+
+def dockerfile(base: Base, extra: list[str] | None = None,
+               labels: dict[str, str] | None = None) -> str:
     fields = {"base": base.ref, "label": LABEL, "kind": L_KIND, "info": INFO_PATH,
-              "interpreter": base.interpreter}
+              "interpreter": base.interpreter, "labels": label_line(labels or {LABEL: "1"})}
     if base.kind == "tensorflow":
         pip = (f"RUN python3 -m pip install --no-cache-dir {' '.join(map(json.dumps, extra))}\n"
                if extra else "")
@@ -91,7 +102,7 @@ def build_image(tag: str, base: Base, requested: dict, *, pins: list[str] | None
               L_INTERP: interpreter_for(base), L_REQUESTED: json.dumps(requested, sort_keys=True)}
     with tempfile.TemporaryDirectory(prefix="tfh-build-", dir=work_dir) as tmp:
         ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(dockerfile(base, extra))
+        (ctx / "Dockerfile").write_text(dockerfile(base, extra, labels))
         shutil.copy(QUERY, ctx / "query.py")
         (ctx / "wheels").mkdir()
         (ctx / "requirements.txt").write_text("\n".join(pins or []) + "\n")
@@ -105,7 +116,7 @@ def build_image(tag: str, base: Base, requested: dict, *, pins: list[str] | None
             progress(f"building {tag} on {base.ref} (context {size / 1e6:.0f} MB)")
         offline = base.kind != "tensorflow" or not extra
         stream = client().api.build(
-            path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True, labels=labels,
+            path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True,
             network_mode="none" if offline else None, pull=False, use_config_proxy=False)
         _follow(stream, tag, progress)
     _prune_build_stages()
@@ -126,7 +137,7 @@ def _follow(stream, tag: str, progress) -> None:
         text = chunk.get("stream")
         if not text:
             continue
-        for line in text.splitlines():
+        for line in ANSI.sub("", text).splitlines():
             line = line.rstrip()
             if not line.strip():
                 continue

@@ -13,6 +13,7 @@ builds for one Python/glibc; a build context hard-links only the wheels its lock
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,10 @@ def resolve(requirements: list[str], constraints: list[str], python: str, glibc:
         if as_of:
             cmd += ["--exclude-newer", as_of]
         out = _uv(*cmd)
+        if out.returncode and "no usable wheels" in out.stderr:
+            # TF 2.5/2.6 need packages published only as (pure-Python) sdists: termcolor 1.1.0,
+            # clang 5.0, wrapt 1.12.1.  Allow sdists; download() builds them into wheels.
+            out = _uv(*[a for a in cmd if a not in ("--only-binary", ":all:")])
         if out.returncode:
             when = f" as of {as_of}" if as_of else ""
             raise ImageBuildError(f"cannot resolve {' '.join(requirements)} for Python {python} "
@@ -93,6 +98,31 @@ def wheel_name_matches(filename: str, pin: str) -> bool:
             and parts[1] == version)
 
 
+# wrapt's C extension is optional; without it the sdist builds a pure-Python wheel (the image
+# has no compiler, so pip inside would have failed where this works).
+SDIST_ENV = {"WRAPT_INSTALL_EXTENSIONS": "false"}
+
+
+def _build_wheel(pip: list[str], pin: str, wheelhouse: Path, progress) -> None:
+    """A pin that has only an sdist: build it on the host.  Only a pure-Python result
+    (`py3-none-any`) can serve another Python, so anything else is refused."""
+    if progress:
+        progress(f"{pin} has no wheel: building it from its sdist on the host")
+    with tempfile.TemporaryDirectory(prefix="tfh-sdist-") as tmp:
+        out = procs.run([*pip, "wheel", "--quiet", "--no-deps", "--no-binary", ":all:",
+                         "--disable-pip-version-check", "-w", tmp, pin], timeout=1800,
+                        env=SDIST_ENV)
+        built = list(Path(tmp).glob("*.whl"))
+        if out.returncode or not built:
+            raise ImageBuildError(f"{pin} has no wheel and its sdist does not build: "
+                                  f"{out.stderr.strip()[-300:]}")
+        for whl in built:
+            if not whl.name.endswith("-none-any.whl"):
+                raise ImageBuildError(f"{pin} has no wheel, and its sdist builds a "
+                                      f"platform wheel ({whl.name}) that only fits the host")
+            shutil.copy(whl, wheelhouse / whl.name)
+
+
 def download(pins: list[str], python: str, glibc: str, wheelhouse: Path,
              tools_dir: Path, progress=None) -> list[Path]:
     """Download (or find already downloaded) a wheel for every pin; return their paths."""
@@ -109,11 +139,18 @@ def download(pins: list[str], python: str, glibc: str, wheelhouse: Path,
                "--implementation", "cp", "--abi", f"cp{py_tag}", "-d", str(wheelhouse)]
         for tag in pip_platforms(glibc):
             cmd += ["--platform", tag]
-        out = procs.run([*cmd, *missing], timeout=3600)
-        if out.returncode:
+        pip = cmd[:cmd.index("download")]
+        while missing:
+            out = procs.run([*cmd, *missing], timeout=3600)
+            if not out.returncode:
+                break
             lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-            raise ImageBuildError(f"pip download for Python {python} failed: "
-                                  f"{(lines or ['no message'])[-1].strip()}")
+            m = re.search(r"No matching distribution found for (\S+)", out.stderr)
+            if not m or m[1] not in missing:
+                raise ImageBuildError(f"pip download for Python {python} failed: "
+                                      f"{(lines or ['no message'])[-1].strip()}")
+            _build_wheel(pip, m[1], wheelhouse, progress)
+            missing.remove(m[1])
         have = [p.name for p in wheelhouse.glob("*.whl")]
     wheels = []
     for pin in pins:
