@@ -12,9 +12,10 @@ which holds the zoo and the savers).  Layout under the cache dir:
     saves/<address>/<model>/<format>.result.json   the save's result; written last, so its
                                                    presence means the entry is complete
 
-Only outcomes that the same inputs would give again are kept (ok, unsupported, save-error);
-crashes and timeouts are retried by the next run.  A file lock per address makes two runs
-that need the same saves take turns: the second finds the first one's results.
+Only outcomes that the same inputs would give again are kept (ok, unsupported, save-error, and
+a crash by TF's own abort); other crashes and timeouts are retried by the next run.  A file
+lock per address makes two runs that need the same saves take turns: the second finds the
+first one's results.
 """
 
 from __future__ import annotations
@@ -118,11 +119,21 @@ class SaveEntry:
             _write_json(entry, self.inputs)
 
     def put(self, model: str, fmt: str, result: dict) -> bool:
-        if result.get("status") not in CACHEABLE:
+        if not cacheable(result):
             return False
         keep = {k: v for k, v in result.items() if k not in ("log", "id")}
         _write_json(self._result_file(model, fmt), keep)
         return True
+
+
+def cacheable(result: dict) -> bool:
+    """Outcomes the same inputs give again.  A worker that TF itself aborted (SIGABRT, e.g.
+    an LLVM error in the TFLite converter) counts: it aborts again, and redoing it costs a TF
+    import per night.  A kill, an exit or a timeout may be the machine's doing: retried."""
+    status = result.get("status")
+    if status in CACHEABLE:
+        return True
+    return status == "crash" and "(signal SIGABRT)" in str(result.get("error"))
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -46,7 +46,13 @@ def test_incomplete_entries_are_not_hits(tmp_path):
     entry = SaveCache(tmp_path).entry(_Env({"tf": "2.16.2"}))
     entry.prepare("mlp", "h5")
     assert entry.get("mlp", "h5") is None
-    assert entry.put("mlp", "h5", {"status": "crash"}) is False  # not a property of the inputs
+    killed = {"status": "crash", "error": "worker died (signal SIGKILL) on this cell"}
+    assert entry.put("mlp", "h5", killed) is False  # maybe the machine's doing: retried
+    assert entry.put("mlp", "h5", {"status": "timeout"}) is False
+    assert entry.get("mlp", "h5") is None
+    aborted = {"status": "crash", "error": "worker died (signal SIGABRT) on this cell"}
+    assert entry.put("mlp", "tflite", aborted)  # TF aborts again on the same inputs
+    assert entry.get("mlp", "tflite") == aborted
     assert entry.get("mlp", "h5") is None
     assert entry.put("mlp", "h5", {"status": "ok", "log": "/x"})
     assert entry.get("mlp", "h5") is None  # an ok save without its reference is no hit
