@@ -71,7 +71,8 @@ def render(view: RunView, path) -> None:
         ax.axis("off")
     fig.suptitle(f"Share of cells that pass (models x loaders), run {view.run_id}, {view.date}",
                  fontsize=10)
-    fig.tight_layout()
+    # keep the title's own band free: tight_layout alone lets it overlap the top panels
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
