@@ -74,6 +74,15 @@ class LoaderAdvice:
     passed: int = 0
     total: int = 0
     max_diff: float | None = None
+    unsaved: list[str] = field(default_factory=list)  # models the old version could not save
+
+
+# Loaders that read the stored values, not a model: a way to rescue weights, named as such.
+RAW_READERS = {"h5py.File": " (reads the weights, not a model)",
+               "tf.train.load_checkpoint": " (reads the values, not a model)"}
+
+
+MAX_RESAVE_HINTS = 2  # other formats to re-save in, in the vocabulary's order
 
 
 class Advisor:
@@ -126,32 +135,35 @@ class Advisor:
             return None
         before = self.cells(self.old, self.old, fmt, loader)
         adv = LoaderAdvice(fmt, loader, "works")
-        applicable = {m: c for m, c in after.items() if c["status"] not in NOT_APPLICABLE}
+        # a save-error is the save side's problem, not the upgrade's: noted, not judged
+        adv.unsaved = [m for m in self.view.models
+                       if after.get(m, {}).get("status") == "save-error"]
+        applicable = {m: c for m, c in after.items()
+                      if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"}
+        before_ok = {m for m, c in before.items() if c["status"] == "pass"}
+        before_tried = {m for m, c in before.items()
+                        if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"}
         adv.total = len(applicable)
         adv.passed = sum(c["status"] == "pass" for c in applicable.values())
         diffs = [c["max_abs_diff"] for c in applicable.values()
                  if c["status"] == "pass" and c.get("max_abs_diff") is not None]
         adv.max_diff = max(diffs) if diffs else None
         failing = {m: c for m, c in applicable.items() if c["status"] != "pass"}
-        # a save-error is the save side's problem, not the upgrade's
-        failing = {m: c for m, c in failing.items() if c["status"] != "save-error"}
         if not applicable:
-            adv.verdict = "unavailable"
+            adv.verdict = "unsaved" if adv.unsaved else "unavailable"
             return adv
         if not failing:
-            was_ok = [m for m in applicable if before.get(m, {}).get("status") == "pass"]
-            if before and not any(c["status"] not in NOT_APPLICABLE for c in before.values()):
+            if before and not before_tried:
                 adv.verdict = "new"
-            elif before and len(was_ok) < len(applicable):
+            elif before and not set(applicable) <= before_ok:
                 adv.verdict = "fixed"
             return adv
         adv.broken = [m for m in self.view.models if m in failing]
         adv.errors = [e for e, _ in Counter(error_summary(c) for c in failing.values())
                       .most_common(3)]
-        worked_before = [m for m in adv.broken if before.get(m, {}).get("status") == "pass"]
         if any(failing[m]["status"] == "mismatch" for m in adv.broken):
             adv.verdict = "silent"
-        elif worked_before:
+        elif before_ok & set(adv.broken):
             adv.verdict = "breaks"
         elif before:
             adv.verdict = "never"
@@ -162,24 +174,30 @@ class Advisor:
 
     def _instead(self, fmt: str, loader: str, models: list[str]) -> list[str]:
         same = [lo for lo in self._passing_loaders(self.old, self.new, fmt, models) if lo != loader]
-        if same:
-            return [f"`{lo}` loads the same {fmt} artifacts under {self.new}"
-                    f" ({', '.join(models)})" for lo in same]
-        out = []
+        out = [f"`{lo}`{RAW_READERS.get(lo, '')} loads the same {fmt} artifacts under "
+               f"{self.new} ({', '.join(models)})" for lo in same]
+        if any(lo not in RAW_READERS for lo in same):
+            return out
         for lo in self.view.loaders(fmt):
             cells = self.cells(self.old, self.new, fmt, lo)
             ok = [m for m in models if cells.get(m, {}).get("status") == "pass"]
-            if lo != loader and ok:
+            if lo != loader and ok and lo not in same:
                 rest = [m for m in models if m not in ok]
-                out.append(f"`{lo}` loads the same artifacts for {', '.join(ok)} "
-                           f"(not {', '.join(rest)})")
+                out.append(f"`{lo}`{RAW_READERS.get(lo, '')} loads the same artifacts for "
+                           f"{', '.join(ok)} (not {', '.join(rest)})")
+        resaves = 0
         for other in self.view.formats:
             if other == fmt:
                 continue
             for lo in self._passing_loaders(self.old, self.new, other, models):
+                if lo in RAW_READERS:
+                    continue
                 still = self._passing_loaders(self.new, self.new, other, models)
                 tail = "" if lo in still else f" (but not for artifacts saved under {self.new})"
                 out.append(f"re-save under {self.old} as {other}, load with `{lo}`{tail}")
+                resaves += 1
+                break
+            if resaves == MAX_RESAVE_HINTS:
                 break
         return out or [f"nothing in this run loads these models' {self.old} artifacts under "
                        f"{self.new}"]
@@ -189,7 +207,8 @@ class Advisor:
         works, fails = [], []
         for loader in self.view.loaders(fmt):
             cells = self.cells(self.new, self.old, fmt, loader)
-            applicable = [c for c in cells.values() if c["status"] not in NOT_APPLICABLE]
+            applicable = [c for c in cells.values()
+                          if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"]
             if not applicable:
                 continue
             ok = sum(c["status"] == "pass" for c in applicable)
@@ -202,7 +221,7 @@ class Advisor:
 
 LABELS = {
     "works": "ok", "new": "NEW", "fixed": "FIXED", "breaks": "BREAKS", "silent": "WRONG",
-    "never": "never", "fails": "FAILS", "unavailable": "n/a",
+    "never": "never", "fails": "FAILS", "unavailable": "n/a", "unsaved": "n/a",
 }
 EXPLAIN = {
     "works": "loads {old} artifacts under {new}",
@@ -214,6 +233,7 @@ EXPLAIN = {
     "never": "did not load these artifacts under {old} either; fails under {new} for {models}",
     "fails": "fails under {new} for {models}",
     "unavailable": "does not exist for these artifacts under {new}",
+    "unsaved": "nothing to load: {old} could not save this format",
 }
 
 
@@ -235,6 +255,9 @@ def render(advisor: Advisor) -> str:
             lines.append(f"  {LABELS[a.verdict]:<7}{a.loader}: {text}")
             for err in a.errors[:2]:
                 lines.append(f"           {err}")
+            if a.unsaved and a.verdict != "unsaved":
+                lines.append(f"           ({', '.join(a.unsaved)}: {old} could not save this "
+                             "format)")
             for alt in a.instead:
                 lines.append(f"           instead: {alt}")
         lines.append("")
