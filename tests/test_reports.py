@@ -60,6 +60,15 @@ def test_error_summary_is_the_same_for_every_model():
     c = dict(a, error=long_config + "\n\nException encountered: Unrecognized keyword")
     assert error_summary(c) == ("load-error ValueError: Error using config={...}. ... "
                                 "Exception encountered: Unrecognized keyword")
+    nested = dict(a, error="cannot be imported. Full object config: {'module': 'keras', "
+                           "'config': {'name': 'mlp', 'layers': [{'config': {'shape': [4]}}]}}")
+    assert error_summary(nested) == ("load-error ValueError: cannot be imported. Full object "
+                                     "config: {...}")
+    cut = dict(a, error="Full object config: {'module': 'keras.src.models', 'config': "
+                        "{'name': 'mlp', 'layers': [{'module'")  # the library cut it off
+    assert error_summary(cut) == "load-error ValueError: Full object config: {..."
+    short = dict(a, error="Unrecognized keyword arguments passed to LSTM: {'time_major': False}")
+    assert error_summary(short).endswith("{'time_major': False}")
     assert error_summary(row("2.12", "2.12", "mlp", "h5", "x", "pass")) is None
 
 

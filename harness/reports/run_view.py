@@ -22,11 +22,40 @@ NOT_APPLICABLE = {Status.UNSUPPORTED.value}
 VERSION_FIELDS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
 
 _ARTIFACT_PATH = re.compile(r"[^\s='\"]*/artifacts/(?:[^/\s]+/)+")
-_LONG_BRACES = re.compile(r"\{[^{}]{60,}\}|\[[^\[\]]{60,}\]")
+_PAIRS = {"{": "}", "[": "]"}
+LONG_LITERAL = 60  # a dict/list literal longer than this (a model's config) is elided
 
 
 def is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _elide_literals(text: str) -> str:
+    """Replace each outermost {...} or [...] longer than LONG_LITERAL characters, or cut off by
+    the end of the text, with "{...}" ("{..." when unclosed)."""
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch not in _PAIRS:
+            out.append(ch)
+            i += 1
+            continue
+        depth, j = 0, i
+        while j < len(text):
+            if text[j] in "{[":
+                depth += 1
+            elif text[j] in "}]":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        if j >= len(text):  # never closed
+            out.append(ch + "..." if len(text) - i > LONG_LITERAL else text[i:])
+            break
+        span = text[i:j + 1]
+        out.append(ch + "..." + text[j] if len(span) > LONG_LITERAL else span)
+        i = j + 1
+    return "".join(out)
 
 
 def error_summary(row, width: int = 180) -> str | None:
@@ -42,11 +71,7 @@ def error_summary(row, width: int = 180) -> str | None:
     if len(lines) > 1 and lines[-1] != body:
         body = f"{body} ... {lines[-1]}"
     body = _ARTIFACT_PATH.sub(".../", body)
-    for _ in range(5):  # nested literals collapse from the inside out
-        collapsed = _LONG_BRACES.sub(lambda m: m.group(0)[0] + "..." + m.group(0)[-1], body)
-        if collapsed == body:
-            break
-        body = collapsed
+    body = _elide_literals(body)
     kind = row.get("error_type")
     head = row.get("status", "")
     if not is_missing(kind) and kind:
