@@ -63,6 +63,7 @@ class RunOptions:
     save_cache_dir: Path | None = None  # default: the cache dir (saves/ beside envs/)
     batch_size: int = 500  # load requests per worker process: bounds a worker's memory
     command: list[str] | None = None
+    save_only: bool = False  # fill the save cache, load nothing (e.g. before shards)
 
 
 class RunError(HarnessError):
@@ -260,7 +261,11 @@ class Run:
                       + (f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""))
         t0 = time.monotonic()
         self._save_phase()
-        self._load_phase()
+        if self.opts.save_only:
+            self.progress(f"save only: {len(self.save_results)} saves, {self.cache_hits} from "
+                          "the save cache; no cell loaded")
+        else:
+            self._load_phase()
         info = json.loads((self.run.path / "run.json").read_text())
         info["finished"] = _now()
         info["seconds"] = round(time.monotonic() - t0, 1)

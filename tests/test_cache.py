@@ -60,52 +60,53 @@ def test_incomplete_entries_are_not_hits(tmp_path):
     assert entry.get("mlp", "h5") == {"status": "ok"}
 
 
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def tree(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file() and p.name != ".lock"}
 
 
 @pytest.mark.tf
-def test_second_run_saves_nothing_and_devices_are_cells(tmp_path, cache_dir, uv_available):
+def test_saves_once_then_only_loads_and_devices_are_cells(tmp_path, cache_dir, uv_available):
     saves = tmp_path / "saves"
-    first = Matrix(save=["2.16"], load=["2.16"], models=["mlp"], formats=["h5", "savedmodel"],
-                   load_devices=["cpu", "cpu-noonednn", "gpu"])
-    run_a = Run(RunOptions(matrix=first, results_dir=tmp_path, run_id="a", cache_dir=cache_dir,
-                           save_cache_dir=saves))
-    a = run_a.execute()
-    assert run_a.cache_hits == 0 and list(a.path.glob("work/save-*"))
-    rows_a = a.rows()
-    assert len(rows_a) == len(first.cells())
+    matrix = Matrix(save=["2.16"], load=["2.16"], models=["mlp"], formats=["h5", "savedmodel"],
+                    load_devices=["cpu", "cpu-noonednn", "gpu"])
 
-    gpu = [r for r in rows_a if r["load_device"] == "gpu"]
-    noonednn = [r for r in rows_a if r["load_device"] == "cpu-noonednn"]
-    assert gpu and noonednn
+    def run(run_id, **kw):
+        r = Run(RunOptions(matrix=matrix, results_dir=tmp_path, run_id=run_id,
+                           cache_dir=cache_dir, save_cache_dir=saves, **kw))
+        return r, r.execute()
+
+    run_s, s = run("s", save_only=True)  # fills the cache, loads nothing
+    assert run_s.cache_hits == 0 and list(s.path.glob("work/save-*"))
+    assert s.rows() == [] and not list(s.path.glob("work/load-*"))
+
+    run_a, a = run("a")
+    assert run_a.cache_hits == 2
+    assert not list(a.path.glob("work/save-*"))  # no save worker was started
+    rows = a.rows()
+    assert len(rows) == len(matrix.cells())
+    (cached,) = saves.glob("*/mlp")
+    (placed,) = a.path.glob("artifacts/*/mlp")
+    assert tree(placed) == {k: v for k, v in tree(cached).items()
+                            if not k.endswith(".result.json")}  # byte-identical, every file
+    assert {"h5/model.h5", "h5/manifest.json", "reference.npz"} <= set(tree(placed))
+
+    gpu = [r for r in rows if r["load_device"] == "gpu"]
+    noonednn = [r for r in rows if r["load_device"] == "cpu-noonednn"]
+    cpu = [r for r in rows if r["load_device"] == "cpu"]
+    assert gpu and noonednn and cpu
+    by_loader = {(r["format"], r["loader"]): r for r in noonednn}
+    assert by_loader[("savedmodel", "tf.saved_model.load")]["status"] == "pass"
+    assert by_loader[("h5", "keras.models.load_model")]["status"] == "pass"
+    assert {r["load_env"]["key"] for r in noonednn}.isdisjoint(r["load_env"]["key"] for r in cpu)
+
+    # The run folder keeps its artifacts when the cache is cleared (links or copies).
+    shutil.rmtree(saves)
+    assert tree(placed) and all(p.exists() for p in placed.rglob("*"))
+
     reason = gpu_absent_reason()
     if reason is None:
         pytest.skip("this host has a GPU: the no-GPU path cannot be seen here")
     assert {r["status"] for r in gpu} == {"unsupported"}
     assert all(r["error"] == reason for r in gpu)
     assert not [e for e in run_a.envs.values() if e.spec.device == "gpu" and e.info]
-    by_loader = {(r["format"], r["loader"]): r for r in noonednn}
-    assert by_loader[("savedmodel", "tf.saved_model.load")]["status"] == "pass"
-    assert by_loader[("h5", "keras.models.load_model")]["status"] == "pass"
-    assert {r["load_env"]["key"] for r in noonednn} != {r["load_env"]["key"] for r in rows_a
-                                                        if r["load_device"] == "cpu"}
-
-    second = Matrix(save=["2.16"], load=["2.16"], models=["mlp"], formats=["h5", "savedmodel"])
-    run_b = Run(RunOptions(matrix=second, results_dir=tmp_path, run_id="b",
-                           cache_dir=cache_dir, save_cache_dir=saves))
-    b = run_b.execute()
-    assert run_b.cache_hits == 2
-    assert not list(b.path.glob("work/save-*"))  # no save worker was started
-    a_files = sorted(p for p in a.path.glob("artifacts/**/*") if p.is_file())
-    b_files = sorted(p for p in b.path.glob("artifacts/**/*") if p.is_file())
-    assert [p.relative_to(a.path) for p in a_files] == [p.relative_to(b.path) for p in b_files]
-    assert [sha(p) for p in a_files] == [sha(p) for p in b_files]
-    status_a = {(r["format"], r["loader"]): r["status"] for r in rows_a
-                if r["load_device"] == "cpu"}
-    assert status_a == {(r["format"], r["loader"]): r["status"] for r in b.rows()}
-
-    # The cached artifacts are the only copy the second run had: removing them after the
-    # run does not change its folder (hard links, or copies across file systems).
-    shutil.rmtree(saves)
-    assert all(p.exists() for p in b_files)

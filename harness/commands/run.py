@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
                      help="finish only the cells results/<run-id> does not have yet")
     run.add_argument("--no-save-cache", dest="save_cache", action="store_false",
                      help="save every artifact anew instead of reusing the save cache")
+    run.add_argument("--save-only", action="store_true",
+                     help="only make the saves the plan needs (fills the save cache)")
     run.add_argument("--save-cache-dir", type=Path, metavar="DIR",
                      help="where the save cache lives (default: <cache-dir>/saves)")
     run.add_argument("--results-dir", type=Path, default=Path("results"),
@@ -64,6 +66,8 @@ def build_options(args):
         raise UserError("-j/--jobs must be at least 1")
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    if args.save_only and not args.save_cache:
+        raise UserError("--save-only fills the save cache: it cannot go with --no-save-cache")
     given = [f for f in AXIS_FLAGS if getattr(args, f)]
     matrix = None
     if args.resume:
@@ -88,7 +92,7 @@ def build_options(args):
         cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of, python=args.python,
         jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
         shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
-        save_cache=args.save_cache, save_cache_dir=args.save_cache_dir,
+        save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,
         batch_size=args.batch_size,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
 
@@ -107,7 +111,7 @@ def main(args) -> int:
                  f"`harness run --resume {run.run.path}`" if run.run else "")
         print(f"harness: interrupted after {run.done} cells{where}", file=sys.stderr)
         return 130
-    if not args.quiet:
+    if not args.quiet and not args.save_only:
         print(terminal_table(run_dir.path))
     print(f"\nresults: {run_dir.path}")
     return 0
