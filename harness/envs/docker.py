@@ -20,9 +20,11 @@ from pathlib import Path
 from .. import images
 from ..images import L_GLIBC, L_INTERP, L_KIND, L_PYTHON, L_REQUESTED, LABEL, SUITES
 from ..images.build import INFO_PATH, Base, build_image
+from ..images.container import install_sigterm_handler
 from ..specs import TF_PYTHONS, SpecError
 from .base import WORKER_MAIN, EnvError, Environment, write_json
 
+install_sigterm_handler()  # no worker container outlives a host process that was told to stop
 HARNESS_DIR = WORKER_MAIN.parent.parent  # harness/, mounted read-only
 IN_CONTAINER = "/opt/tf-compat-harness/harness"
 MEMORY = os.environ.get("HARNESS_DOCKER_MEMORY", "8g")
@@ -130,7 +132,9 @@ class DockerEnvironment(Environment):
         return self._base
 
     def requested(self) -> dict:
-        return super().requested() | {"base": self.base.describe(),
+        # the base as resolved, not the --python words that chose it: `--python bullseye` and
+        # the default choosing bullseye are one image
+        return super().requested() | {"python": self.base.python, "base": self.base.describe(),
                                       "constraints": constraints_for(self.spec.minor)}
 
     @property

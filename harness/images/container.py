@@ -148,4 +148,20 @@ def kill_all() -> None:
         h.kill()
 
 
+def _on_sigterm(signum, frame) -> None:
+    """A host process ended by SIGTERM runs no atexit hook: kill the containers, then die of
+    the signal as it would have."""
+    kill_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def install_sigterm_handler() -> None:
+    """Called from the main thread (the docker backend's import); leaves a handler someone
+    else installed alone."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 atexit.register(kill_all)
