@@ -220,3 +220,14 @@ def test_h5py_reads_keras3_files_by_position_and_keras2_by_name(extra_rows):
     k3 = cells[("mlp", "keras", "h5py.File", "2.21", "2.12")]
     assert k3["status"] == P and k3["params_by_value"] == k3["params_total"] == 4
     assert k3["notes"]["read_from"] == "model.weights.h5 inside the zip"
+
+
+def test_keras_loaders_report_keras_own_counts(extra_rows):
+    cells = _by_cell(extra_rows)
+    # found by running: Keras 3 counts Dropout's seed-generator state as a non-trainable
+    # variable (not in model.weights, not a parameter); Keras 2 has none
+    for version, non_trainable in (("2.12", 0), ("2.21", 1)):
+        notes = cells[("mlp", "keras", LM, version, version)]["notes"]
+        assert notes["count_params"] == 784 * 128 + 128 + 128 * 10 + 10
+        assert notes["trainable_variables"] == 4
+        assert notes["non_trainable_variables"] == non_trainable

@@ -20,6 +20,9 @@ def loaded_keras_model(model, ctx: LoadContext, **notes) -> Loaded:
     x = tf.constant(ctx.inputs)
     if isinstance(model, keras.Model):
         outputs, variables = model(x, training=False), model.weights
+        notes = {"trainable_variables": len(model.trainable_variables),
+                 "non_trainable_variables": len(model.non_trainable_variables),
+                 "count_params": int(model.count_params()), **notes}
     else:  # Keras 2 hands back a plain restored object for a non-Keras SavedModel
         outputs, variables = model(x), model.variables
     return Loaded(outputs_list(outputs), variables_params(variables),
