@@ -97,6 +97,11 @@ def test_filters_in_the_url_hide_the_other_cells(browser, page, tmp_path):
     # the unticked chips say so
     assert re.search(r'<label class="chip off" data-value="cnn">', text)
     assert re.search(r'<label class="chip" data-value="mlp">', text)
+    # only the loaders of the formats shown are offered
+    offered = set(re.findall(r'<div class="fgroup" data-axis="loader">(.*?)</div>', text,
+                             re.S)[0].split('data-value="')[1:])
+    offered = {html.unescape(v.split('"', 1)[0]) for v in offered}
+    assert offered == {r["loader"] for r in want}
     # nothing selected: an explicit message, no cells
     empty = dom(browser, path.as_uri() + "#loader=", tmp_path)
     assert cells_in(empty) == [] and "No cell matches the filters." in empty

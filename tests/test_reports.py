@@ -12,6 +12,7 @@ from test_reports_sample import make_run, row, sample_rows
 
 from harness.cli import main
 from harness.reports import markdown, write_reports
+from harness.reports.html import cells_of
 from harness.reports.run_view import Group, RunView, error_summary, mark
 
 
@@ -145,10 +146,13 @@ def test_html_is_one_self_contained_page_with_every_cell(tmp_path):
     assert page.count("</script>") == 2
     data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>',
                                 page, re.S).group(1))
-    assert len(data["cells"]) == len(sample_rows())
+    cells = cells_of(data)
+    assert len(cells) == len(sample_rows())
     assert data["formats"] == ["savedmodel", "h5", "tf-checkpoint"]
     assert data["save"] == data["load"] == ["2.12", "2.16"]
-    assert any("</script>" in (c["error"] or "") for c in data["cells"])
+    assert any("</script>" in (c["error"] or "") for c in cells)
+    assert len(data["versions"]) == 2  # each environment's versions once
+    assert {c["load_versions"]["keras"] for c in cells} == {"2.12.0", "3.15.1"}
 
 
 # --- CSV and PNG ----------------------------------------------------------------------------------

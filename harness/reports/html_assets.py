@@ -78,6 +78,13 @@ PAGE_JS = r"""
 (function () {
   "use strict";
   const DATA = JSON.parse(document.getElementById("run-data").textContent);
+  // rows -> cell objects; version keys -> the versions the environment resolved
+  DATA.cells = DATA.rows.map(r => {
+    const c = Object.fromEntries(DATA.fields.map((f, i) => [f, r[i]]));
+    for (const side of ["save_versions", "load_versions"])
+      if (typeof c[side] === "string") c[side] = DATA.versions[c[side]];
+    return c;
+  });
   const AXES = ["model", "format", "loader"];
   const STATUSES = ["pass", "mismatch", "load-error", "save-error", "crash", "timeout",
                     "unsupported"];
@@ -140,9 +147,13 @@ PAGE_JS = r"""
   function drawFilters() {
     const box = document.getElementById("filters");
     box.replaceChildren();
+    // only the loaders of the formats shown are offered (the others keep their state)
+    const shownLoaders = new Set(DATA.cells.filter(c => selected.format.has(c.format))
+                                          .map(c => c.loader));
     for (const axis of AXES) {
       const group = el("div", {class: "fgroup", "data-axis": axis}, el("b", {text: axis}));
       for (const value of DATA[axis + "s"]) {
+        if (axis === "loader" && !shownLoaders.has(value)) continue;
         const on = selected[axis].has(value);
         const input = el("input", {type: "checkbox", value: value,
           onchange: () => { on ? selected[axis].delete(value) : selected[axis].add(value);
