@@ -61,7 +61,7 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
         "tf.compat.v1.train.Saver[var_list]",
         "tf.train.load_checkpoint",
     ),
-    "frozen-graph": ("tf.compat.v1.import_graph_def",),
+    "frozen-graph": ("tf.compat.v1.import_graph_def", "tf.compat.v1.wrap_function"),
     "tflite": ("tf.lite.Interpreter", "ai_edge_litert.interpreter.Interpreter"),
     "tflite-dynamic": ("tf.lite.Interpreter", "ai_edge_litert.interpreter.Interpreter"),
     "onnx": ("onnxruntime.InferenceSession",),

@@ -32,6 +32,7 @@ MLP = {
     ("tf1-checkpoint", "tf.compat.v1.train.Saver[var_list]"): ALL_P,
     ("tf1-checkpoint", "tf.train.load_checkpoint"): ALL_P,
     ("frozen-graph", "tf.compat.v1.import_graph_def"): ALL_P,
+    ("frozen-graph", "tf.compat.v1.wrap_function"): ALL_P,  # the TF2 way, no Session
     ("tflite", "tf.lite.Interpreter"): ALL_P,
     ("tflite", LITERT): ALL_P,
     # TF 2.21's converter writes FULLY_CONNECTED version 12, which TF 2.12's runtime lacks;

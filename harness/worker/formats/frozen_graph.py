@@ -62,4 +62,26 @@ def _import_graph_def(ctx: LoadContext) -> Loaded:
     return Loaded([np.asarray(o) for o in outs], None, notes)
 
 
-LOADERS = {"tf.compat.v1.import_graph_def": _import_graph_def}
+def _wrap_function(ctx: LoadContext) -> Loaded:
+    """The TF2 way to run a frozen graph (TF's migration guide, `wrap_frozen_graph`): import it
+    inside tf.compat.v1.wrap_function and prune to the named input and outputs; no Session."""
+    io = json.loads((ctx.artifact / SIDECAR).read_text())
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((ctx.artifact / FILENAME).read_bytes())
+
+    def _imports():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(_imports, [])
+    graph = wrapped.graph
+    fn = wrapped.prune([graph.as_graph_element(n) for n in io["inputs"]],
+                       [graph.as_graph_element(n) for n in io["outputs"]])
+    outs = fn(tf.constant(ctx.inputs))
+    notes = {"params": "not exposed by name: frozen variables become Const nodes named after "
+                       "the ops that read them; looked up by value instead",
+             **find_reference(graph_constants(graph_def), ctx.ref_params)}
+    return Loaded([np.asarray(o) for o in outs], None, notes)
+
+
+LOADERS = {"tf.compat.v1.import_graph_def": _import_graph_def,
+           "tf.compat.v1.wrap_function": _wrap_function}
