@@ -80,17 +80,20 @@ L = [EnvSpec.parse("2.16")]
 def test_plan_all_cells():
     cells = plan_cells(S, L)
     per_model = sum(len(v) for v in FORMAT_LOADERS.values())
-    assert per_model == 12
-    assert len(cells) == len(S) * len(L) * len(MODELS) * per_model == 120
+    assert per_model >= 12  # the five core formats alone have 12 loaders
+    assert len(cells) == len(S) * len(L) * len(MODELS) * per_model
     assert len({c.key() for c in cells}) == len(cells)
     assert {c.save_tf for c in cells} == {"2.12", "2.16+tf_keras"}
 
 
 def test_plan_selection():
     cells = plan_cells(S, L, models=["mlp", "cnn", "mlp"], formats=["keras", "tf-checkpoint"])
-    assert len(cells) == 2 * 1 * 2 * (3 + 2)
+    per_model = len(FORMAT_LOADERS["keras"]) + len(FORMAT_LOADERS["tf-checkpoint"])
+    assert len(cells) == 2 * 1 * 2 * per_model  # the repeated mlp counts once
     cells = plan_cells(S[:1], L, models=["mlp"], loaders=["keras.models.load_model"])
-    assert sorted(c.format for c in cells) == ["h5", "keras", "savedmodel"]
+    assert sorted(c.format for c in cells) == sorted(
+        f for f, loaders in FORMAT_LOADERS.items() if "keras.models.load_model" in loaders)
+    assert {"h5", "keras", "savedmodel"} <= {c.format for c in cells}
     assert cells[0].as_dict() == {"save_tf": "2.12", "save_device": "cpu", "load_tf": "2.16",
                                   "load_device": "cpu", "model": "mlp",
                                   "format": "savedmodel", "loader": "keras.models.load_model"}
@@ -98,7 +101,7 @@ def test_plan_selection():
 
 @pytest.mark.parametrize("kw, msg", [
     ({"models": ["resnet"]}, "unknown model resnet"),
-    ({"formats": ["onnx"]}, "unknown format onnx"),
+    ({"formats": ["torchscript"]}, "unknown format torchscript"),
     ({"loaders": ["torch.load"]}, "unknown loader torch.load"),
     ({"formats": ["weights-h5"], "loaders": ["tf.saved_model.load"]}, "leaves no cells"),
 ])

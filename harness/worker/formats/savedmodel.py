@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..runtime import (
+    KERAS_VERSION,
     LoadContext,
     Loaded,
     Unsupported,
@@ -72,7 +73,7 @@ def saved_model_loaders(dirname: str) -> dict:
         def load(ctx: LoadContext) -> Loaded:
             if not hasattr(keras.layers, "TFSMLayer"):
                 raise Unsupported(f"keras.layers.TFSMLayer does not exist in Keras "
-                                  f"{keras.__version__}")
+                                  f"{KERAS_VERSION or '2'}")
             kwargs = {"call_endpoint": endpoint} if endpoint else {}
             layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
             outputs = outputs_list(layer(tf.constant(ctx.inputs)))
