@@ -40,8 +40,6 @@ def mirrored_strategy():
 # tf.keras is what users call: Keras 2 up to TF 2.15, Keras 3 from 2.16, and tf_keras (Keras 2)
 # again when TF_USE_LEGACY_KERAS=1.  Using it keeps the worker honest to each environment.
 keras = tf.keras
-KERAS_VERSION = str(getattr(keras, "__version__", "") or "")
-KERAS_MAJOR = int(KERAS_VERSION.split(".")[0]) if KERAS_VERSION else 2
 
 
 def _dist_version(name: str) -> str | None:
@@ -49,6 +47,19 @@ def _dist_version(name: str) -> str | None:
         return md.version(name)
     except md.PackageNotFoundError:
         return None
+
+
+def _keras_version() -> str:
+    # tf.keras has no __version__ under Keras 2.13-2.15: ask the distribution behind it.
+    found = getattr(keras, "__version__", None)
+    if found:
+        return str(found)
+    package = "tf-keras" if keras.__name__.startswith("tf_keras") else "keras"
+    return _dist_version(package) or ""
+
+
+KERAS_VERSION = _keras_version()
+KERAS_MAJOR = int(KERAS_VERSION.split(".")[0]) if KERAS_VERSION else 2
 
 
 def versions() -> dict:
