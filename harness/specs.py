@@ -101,7 +101,11 @@ class EnvSpec:
         would drag the full `tensorflow` package in through it), and under Keras 3 tfmot
         cannot run at all, so it is installed only where Keras 2 is what the worker uses.
         """
-        groups = {"onnx": ["tf2onnx==1.17.0", "onnx"], "onnxruntime": ["onnxruntime"],
+        # onnx >= 1.18 imports ml_dtypes.float4_e2m1fn (ml_dtypes >= 0.5) without saying so in
+        # its metadata; TF 2.14-2.18 pin ml_dtypes 0.2-0.4, where the newest onnx then fails at
+        # import.  onnx 1.17 imports there (checked on 2.14 and 2.16).
+        onnx = "onnx<1.18" if self.minor < (2, 19) else "onnx"
+        groups = {"onnx": ["tf2onnx==1.17.0", onnx], "onnxruntime": ["onnxruntime"],
                   "litert": ["ai-edge-litert"]}
         if self.minor < (2, 16):
             groups["tfmot"] = ["tensorflow-model-optimization==0.7.5"]
