@@ -24,6 +24,7 @@ from . import (
     ImageBuildError,
     client,
     local_image,
+    short_id,
 )
 
 MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -94,7 +95,7 @@ def make_base(suite: str, progress=None, work_dir: Path | None = None, force: bo
     existing = local_image(ref)
     if existing is not None and not force:
         if progress:
-            progress(f"{ref} exists ({existing.short_id}); --force to make it anew")
+            progress(f"{ref} exists ({short_id(existing)}); --force to make it anew")
         return existing
     with tempfile.TemporaryDirectory(prefix=f"tfh-rootfs-{suite}-", dir=work_dir) as tmp:
         root = Path(tmp) / "rootfs"
