@@ -72,7 +72,7 @@ def _run(backend, save, load, tmp_path_factory, cache_dir):
     # docker: pin the base (by default a run takes the newest local base that fits each TF)
     opts = RunOptions(save=save, load=load, models=["mlp"], formats=FORMATS, backend=backend,
                       results_dir=tmp_path_factory.mktemp(f"results-{backend}"),
-                      cache_dir=cache_dir, jobs=1,
+                      cache_dir=cache_dir, jobs=1, save_cache=False,  # really save, each time
                       python=SUITE if backend == "docker" else None)
     run = Run(opts).execute()
     return run, run.rows()

@@ -287,7 +287,11 @@ class DockerEnvironment(Environment):
         return start_container(
             image=self.tag, command=self.worker_command(batch_file), log=Path(log),
             paths=paths, code=(HARNESS_DIR, IN_CONTAINER), env=self.container_env(),
-            memory=MEMORY, limit=WORKER_LIMIT, gpu=self.spec.device == "gpu")
+            memory=MEMORY, limit=WORKER_LIMIT, gpu=self.spec.device == "gpu",
+            # Artifacts in a run folder may be hard links into the save cache, and a TF1
+            # `checkpoint` state file names the cache's absolute paths: let them resolve as
+            # they do on the host.
+            read_only=[self.cache_dir / "saves"])
 
 
 def read_file(image_id: str, path: str) -> bytes:

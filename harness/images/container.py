@@ -17,6 +17,7 @@ from pathlib import Path
 from . import L_KIND, LABEL, client
 
 _live: set[ContainerHandle] = set()
+started: list[str] = []  # ids of every worker container this process started (tests check them)
 _live_lock = threading.Lock()
 
 
@@ -47,12 +48,18 @@ def as_returncode(status: int) -> int:
 
 def start_container(*, image: str, command: list[str], log: Path, paths: list[Path],
                     code: tuple[Path, str], env: dict[str, str], memory: str, limit: int,
-                    gpu: bool = False) -> ContainerHandle:
+                    gpu: bool = False, read_only: list[Path] = ()) -> ContainerHandle:
     for p in paths:  # made by the host user, not by the engine as root
         p.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     volumes = {str(r): {"bind": str(r), "mode": "rw"} for r in mount_roots(paths + [log.parent])}
     volumes[str(code[0])] = {"bind": code[1], "mode": "ro"}
+    roots = [Path(v) for v in volumes]
+    for extra in read_only:  # beside, never over or under, a folder mounted read-write
+        extra = extra.resolve()
+        if extra.is_dir() and not any(extra.is_relative_to(r) or r.is_relative_to(extra)
+                                      for r in roots):
+            volumes[str(extra)] = {"bind": str(extra), "mode": "ro"}
     # `timeout` is the container's own deadline; the shell only redirects into the log.
     script = 'exec timeout -s KILL "$0" "$@" >>"$HARNESS_LOG" 2>&1'
     kwargs = dict(
@@ -66,6 +73,7 @@ def start_container(*, image: str, command: list[str], log: Path, paths: list[Pa
         kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1,
                                                                 capabilities=[["gpu"]])]
     container = client().containers.create(image, **kwargs)
+    started.append(container.id)
     try:
         container.start()
     except Exception as exc:
