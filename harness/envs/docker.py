@@ -18,7 +18,16 @@ import tarfile
 from pathlib import Path
 
 from .. import images
-from ..images import L_GLIBC, L_INTERP, L_KIND, L_PYTHON, L_REQUESTED, LABEL, SUITES
+from ..images import (
+    L_GLIBC,
+    L_INTERP,
+    L_KIND,
+    L_OPTIONAL,
+    L_PYTHON,
+    L_REQUESTED,
+    LABEL,
+    SUITES,
+)
 from ..images.build import INFO_PATH, Base, build_image
 from ..images.container import install_sigterm_handler
 from ..specs import TF_PYTHONS, SpecError
@@ -122,6 +131,7 @@ class DockerEnvironment(Environment):
         super().__init__(*args, **kwargs)
         self._base: Base | None = None
         self.unavailable: str | None = None  # a reason: every cell is `unsupported`
+        self._optional: dict[str, str] | None = None  # converter group -> status, at build
         self.build_seconds: float | None = None
 
     # -- identity --------------------------------------------------------------------------
@@ -135,7 +145,8 @@ class DockerEnvironment(Environment):
         # the base as resolved, not the --python words that chose it: `--python bullseye` and
         # the default choosing bullseye are one image
         return super().requested() | {"python": self.base.python, "base": self.base.describe(),
-                                      "constraints": constraints_for(self.spec.minor)}
+                                      "constraints": constraints_for(self.spec.minor),
+                                      "optional": self.spec.optional_requirements()}
 
     @property
     def tag(self) -> str:
@@ -203,15 +214,40 @@ class DockerEnvironment(Environment):
                 progress(f"resolving {' '.join(reqs)} for Python {base.python} "
                          f"(glibc {base.glibc}){' with ' + ' '.join(cons) if cons else ''}")
             pins = wheelhouse.resolve(reqs, cons, base.python, base.glibc, self.as_of)
+            pins, self._optional = self._resolve_optional(reqs, cons, pins, progress)
             house = work / "wheelhouse" / f"cp{base.python}-glibc{base.glibc}"
             wheels = wheelhouse.download(pins, base.python, base.glibc, house, work, progress)
             image, secs = build_image(self.tag, base, self.requested(), pins=pins, wheels=wheels,
-                                      progress=progress, work_dir=work)
+                                      progress=progress, work_dir=work,
+                                      more_labels={L_OPTIONAL: json.dumps(self._optional)})
         self.build_seconds = secs
         if progress:
             size = images.human_size(image.attrs["Size"])
             progress(f"built {self.tag} ({images.short_id(image)}, {size}) in {secs:.0f}s")
         return image
+
+    def _resolve_optional(self, reqs, cons, pins, progress):
+        """The uv backend's converter groups, one after another on top of what is there, with
+        TF's own pins held fixed; a group that cannot resolve is left out with its reason."""
+        from ..images import ImageBuildError, wheelhouse
+        from .uv import _FROZEN
+
+        base = self.base
+        frozen = [p for p in pins if p.split("==")[0].lower() in _FROZEN]
+        status, wanted = {}, list(reqs)
+        for group, extra in self.spec.optional_requirements().items():
+            try:
+                got = wheelhouse.resolve(wanted + extra, cons + frozen, base.python, base.glibc,
+                                         self.as_of)
+            except ImageBuildError as exc:
+                status[group] = f"not installed: {' '.join(extra)}: {str(exc)[-300:]}"
+                continue
+            pins, wanted = got, wanted + extra
+            status[group] = "installed"
+        if progress:
+            progress("optional: " + ", ".join(f"{g} {s.split(':')[0]}"
+                                              for g, s in status.items()))
+        return pins, status
 
     def _official_version(self) -> str:
         if self.spec.tf.count(".") == 2:
@@ -240,6 +276,8 @@ class DockerEnvironment(Environment):
             info = json.loads(cache.read_text())
         else:
             info = json.loads(read_file(image.id, INFO_PATH))
+            if (image.labels or {}).get(L_OPTIONAL):
+                info["optional"] = json.loads(image.labels[L_OPTIONAL])
             cache.parent.mkdir(parents=True, exist_ok=True)
             write_json(cache, info)
         return info | {"image": self.tag, "image_id": image.id,

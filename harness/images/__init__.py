@@ -22,6 +22,7 @@ L_INTERP = "tf-compat-harness.interpreter"  # the interpreter the worker runs wi
 L_GLIBC = "tf-compat-harness.glibc"
 L_SUITE = "tf-compat-harness.suite"
 L_REQUESTED = "tf-compat-harness.requested"  # JSON: decides reuse of a TF image
+L_OPTIONAL = "tf-compat-harness.optional"  # JSON: converter group -> installed or why not
 
 # Debian suites `harness images base` knows: Python and glibc of each (Debian's own packages).
 SUITES = {

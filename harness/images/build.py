@@ -95,11 +95,13 @@ def interpreter_for(base: Base) -> str:
 
 def build_image(tag: str, base: Base, requested: dict, *, pins: list[str] | None = None,
                 wheels: list[Path] | None = None, extra: list[str] | None = None,
-                progress=None, work_dir: Path | None = None):
+                progress=None, work_dir: Path | None = None,
+                more_labels: dict[str, str] | None = None):
     """Build `tag`; return (image, seconds).  Raises ImageBuildError naming the failing step."""
     t0 = time.monotonic()
     labels = {LABEL: "1", L_KIND: "tf", L_PYTHON: base.python,
-              L_INTERP: interpreter_for(base), L_REQUESTED: json.dumps(requested, sort_keys=True)}
+              L_INTERP: interpreter_for(base), L_REQUESTED: json.dumps(requested, sort_keys=True),
+              **(more_labels or {})}
     with tempfile.TemporaryDirectory(prefix="tfh-build-", dir=work_dir) as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(dockerfile(base, extra, labels))
