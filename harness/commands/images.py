@@ -152,8 +152,17 @@ def _prune(args) -> int:
             gone += 1
     print(f"removed {gone} stopped harness container(s)")
     base_ids = {b.id for b in c.images.list(filters={"label": f"{images.L_KIND}=base"})}
+    everything = c.images.list(filters={"label": f"{images.LABEL}=1"})
+    # Of several images for one spec on one base (older harness versions asked for other
+    # things: another key), only the newest is still what a run would build.
+    newest: dict[tuple, str] = {}
+    for img in sorted(everything, key=lambda i: i.attrs.get("Created", "")):
+        req = json.loads((img.labels or {}).get(images.L_REQUESTED, "{}"))
+        if req:
+            newest[(req.get("spec"), req.get("device"), req.get("as_of"),
+                    req.get("base", {}).get("id"))] = img.id
     removed = []
-    for img in c.images.list(filters={"label": f"{images.LABEL}=1"}):
+    for img in everything:
         labels = img.labels or {}
         kind = labels.get(images.L_KIND)
         stale = False
@@ -162,7 +171,9 @@ def _prune(args) -> int:
         elif kind == "tf":
             req = json.loads(labels.get(images.L_REQUESTED, "{}"))
             base_id = req.get("base", {}).get("id")
-            stale = args.all or (bool(base_id) and base_id not in base_ids) or not img.tags
+            group = (req.get("spec"), req.get("device"), req.get("as_of"), base_id)
+            stale = (args.all or (bool(base_id) and base_id not in base_ids) or not img.tags
+                     or newest.get(group) != img.id)
         elif kind == "base":
             stale = args.bases
         if stale:

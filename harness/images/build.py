@@ -120,8 +120,10 @@ def build_image(tag: str, base: Base, requested: dict, *, pins: list[str] | None
         stream = client().api.build(
             path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True,
             network_mode="none" if offline else None, pull=False, use_config_proxy=False)
-        _follow(stream, tag, progress)
-    _prune_build_stages()
+        try:
+            _follow(stream, tag, progress)
+        finally:  # a failed build leaves its first stage behind too
+            _prune_build_stages()
     image = client().images.get(tag)
     return image, time.monotonic() - t0
 
