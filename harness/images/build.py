@@ -50,7 +50,8 @@ COPY wheels /wheels
 COPY requirements.txt query.py /harness/
 RUN {interpreter} -m venv /opt/venv \\
  && /opt/venv/bin/python -m pip install --no-index --find-links /wheels --no-deps \\
-    --disable-pip-version-check --no-warn-script-location -r /harness/requirements.txt
+    --ignore-requires-python --disable-pip-version-check --no-warn-script-location \\
+    -r /harness/requirements.txt
 RUN /opt/venv/bin/python -I /harness/query.py {info}
 FROM {base}
 COPY --from=build /opt/venv /opt/venv

@@ -6,7 +6,9 @@ Two steps, because each tool is good at one: uv resolves for the *target* (its
 `pip download --python-version` would evaluate markers for the host's Python and miss e.g.
 `importlib-metadata; python_version < "3.10"`), and pip downloads the exact pins (`--no-deps`,
 `--only-binary=:all:`, every manylinux tag the image's glibc accepts: pip does not expand a
-PEP 600 `manylinux_2_31` tag to the older ones by itself).  The wheelhouse is shared by all
+PEP 600 `manylinux_2_31` tag to the older ones by itself).  uv ignores upper bounds of
+`Requires-Python` (e.g. backports-strenum 1.3.1's `<3.11`, which ai-edge-litert pulls in on 3.11),
+so pip must too, when downloading and when installing: the lock is the one uv would install.  The wheelhouse is shared by all
 builds for one Python/glibc; a build context hard-links only the wheels its lock names.
 """
 
@@ -135,7 +137,8 @@ def download(pins: list[str], python: str, glibc: str, wheelhouse: Path,
                      f"(glibc {glibc}) into {wheelhouse}")
         py_tag = "".join(python.split(".")[:2])
         cmd = [*_pip(tools_dir), "download", "--quiet", "--disable-pip-version-check",
-               "--no-deps", "--only-binary=:all:", "--python-version", python,
+               "--no-deps", "--only-binary=:all:", "--ignore-requires-python",
+               "--python-version", python,
                "--implementation", "cp", "--abi", f"cp{py_tag}", "-d", str(wheelhouse)]
         for tag in pip_platforms(glibc):
             cmd += ["--platform", tag]
