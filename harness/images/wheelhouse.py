@@ -7,9 +7,10 @@ Two steps, because each tool is good at one: uv resolves for the *target* (its
 `importlib-metadata; python_version < "3.10"`), and pip downloads the exact pins (`--no-deps`,
 `--only-binary=:all:`, every manylinux tag the image's glibc accepts: pip does not expand a
 PEP 600 `manylinux_2_31` tag to the older ones by itself).  uv ignores upper bounds of
-`Requires-Python` (e.g. backports-strenum 1.3.1's `<3.11`, which ai-edge-litert pulls in on 3.11),
-so pip must too, when downloading and when installing: the lock is the one uv would install.  The wheelhouse is shared by all
-builds for one Python/glibc; a build context hard-links only the wheels its lock names.
+`Requires-Python` (e.g. backports-strenum 1.3.1's `<3.11`, which ai-edge-litert pulls in on
+3.11), so pip must too, when downloading and when installing: the lock is what uv would install.
+The wheelhouse is shared by all builds for one Python/glibc; a build context hard-links only
+the wheels its lock names.
 """
 
 from __future__ import annotations
