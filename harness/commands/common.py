@@ -20,4 +20,7 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", metavar="DATE",
                    help="resolve packages as of DATE (YYYY-MM-DD; uv --exclude-newer)")
     p.add_argument("--python", metavar="PATH",
-                   help="interpreter to build environments from (default: this one)")
+                   help="uv: interpreter to build environments from (default: this one); "
+                        "docker: the base to build on (a suite such as bullseye, a Python "
+                        "version such as 3.9, an image such as python:3.9-slim, or tensorflow "
+                        "for the official images; default: the newest local base with wheels)")
