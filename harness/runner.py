@@ -18,9 +18,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-
-import numpy as np
 
 from . import execute, procs
 from .envs import default_cache_dir, get_backend
@@ -166,7 +165,6 @@ class Run:
         self.done = 0
         self._count_lock = threading.Lock()
         self.stop = threading.Event()  # set on Ctrl-C: no more rows, no more workers
-        self._dtype_cache: dict[Path, str | None] = {}
 
     # -- resume -------------------------------------------------------------------------
     def _resume_plan(self, path: Path) -> tuple[Matrix, tuple[int, int] | None]:
@@ -417,15 +415,6 @@ class Run:
         return {"status": Status.SAVE_ERROR, "error_type": saved.get("error_type"),
                 "error": prefix + str(saved.get("error") or "")}
 
-    def _output_dtype(self, ref_dir: Path) -> str | None:
-        if ref_dir not in self._dtype_cache:
-            try:
-                with np.load(ref_dir / "reference.npz") as z:
-                    self._dtype_cache[ref_dir] = str(z["y0"].dtype) if "y0" in z else None
-            except (OSError, ValueError, KeyError):
-                self._dtype_cache[ref_dir] = None
-        return self._dtype_cache[ref_dir]
-
     def _load_batch(self, eid: EnvId, requests: list[dict]) -> None:
         env = self.envs[eid]
         work = self._work_dir("load", env)
@@ -437,12 +426,11 @@ class Run:
             status = result.get("status")
             if status == "ok":
                 npz = work / f"{req['id']}.npz"
-                ref_dir = Path(req["reference_dir"])
-                dtype = self._output_dtype(ref_dir)
-                tol = self.matrix.tolerance(cell.format, dtype) if dtype else None
                 try:
-                    fields = judge(result | {"loader": cell.loader}, npz, ref_dir,
-                                   saved.get("manifest", {}), tolerance=tol)
+                    fields = judge(result | {"loader": cell.loader}, npz,
+                                   Path(req["reference_dir"]), saved.get("manifest", {}),
+                                   tolerance_for_dtype=partial(self.matrix.tolerance,
+                                                               cell.format))
                 except Exception as exc:  # a comparison bug must not lose the run
                     fields = {"status": Status.CRASH, "error_type": type(exc).__name__,
                               "error": f"comparison failed: {exc}"}

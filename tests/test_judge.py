@@ -54,6 +54,21 @@ def test_pass(tmp_path, ref_dir):
     assert 0 < row["max_abs_diff"] < 1e-6 and row["rtol"] == 1e-6
 
 
+def test_a_matrix_tolerance_is_looked_up_by_the_reference_dtype(tmp_path, ref_dir):
+    result, npz = loaded(tmp_path, [OUTPUTS[0] + np.float32(1e-3)], REF_PARAMS)
+    asked = []
+
+    def table(dtype):  # as Matrix.tolerance(fmt, dtype): one rule for float32
+        asked.append(dtype)
+        return (1e-2, 1e-2) if dtype == "float32" else None
+
+    row = judge(result, npz, ref_dir, manifest={}, tolerance_for_dtype=table)
+    assert asked == ["float32"]
+    assert row["status"] == "pass" and (row["rtol"], row["atol"]) == (1e-2, 1e-2)
+    row = judge(result, npz, ref_dir, manifest={}, tolerance_for_dtype=lambda dtype: None)
+    assert row["status"] == "mismatch" and row["rtol"] == 1e-6  # no rule: the defaults
+
+
 def test_changed_parameter_is_a_mismatch(tmp_path, ref_dir):
     bias = BIAS.copy()
     bias[1] = np.nextafter(bias[1], np.float32(0))
