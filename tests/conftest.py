@@ -35,3 +35,26 @@ def uv_available():
             raise
         pytest.skip(f"uv is not installed ({exc}); pip install uv")
     return shutil.which("uv")
+
+
+@pytest.fixture
+def hooked_saves(tmp_path, monkeypatch):
+    """Run save cells of the `module` model through a real worker of `env` with its test hooks
+    on (`abort`, `hang`): `run(env, [(format, hook or None), ...], cell_timeout)` returns
+    {request id: result}; worker logs are in tmp_path / "work"."""
+    from harness import execute
+
+    monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
+    art = tmp_path / "artifacts"
+
+    def run(env, cells, cell_timeout):
+        requests = [{"id": f"s{i}", "model": "module", "format": fmt,
+                     "artifact_dir": str(art / fmt), "reference_dir": str(art)}
+                    | ({"test_hook": hook} if hook else {})
+                    for i, (fmt, hook) in enumerate(cells)]
+        results = {}
+        execute.run_batch(env, "save", requests, tmp_path / "work", cell_timeout=cell_timeout,
+                          on_result=lambda req, res: results.__setitem__(req["id"], res))
+        return results
+
+    return run

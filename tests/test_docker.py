@@ -153,21 +153,12 @@ def test_same_cells_as_the_uv_backend(base_image, tmp_path_factory, cache_dir, u
 
 
 def test_a_dying_or_hanging_container_is_a_crash_or_timeout_cell(base_image, cache_dir,
-                                                                  tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
+                                                                  hooked_saves):
     env = DockerEnvironment(EnvSpec.parse("2.16"), cache_dir, python=SUITE)
     env.create()
-    art = tmp_path / "artifacts"
-
-    def save(i, fmt, **extra):
-        return {"id": f"s{i}", "model": "module", "format": fmt,
-                "artifact_dir": str(art / fmt), "reference_dir": str(art)} | extra
-
-    requests = [save(0, "savedmodel"), save(1, "tf-checkpoint", test_hook="abort"),
-                save(2, "savedmodel", test_hook="hang"), save(3, "tf-checkpoint")]
-    results = {}
-    execute.run_batch(env, "save", requests, tmp_path / "work", cell_timeout=30,
-                      on_result=lambda req, res: results.__setitem__(req["id"], res))
+    results = hooked_saves(env, [("savedmodel", None), ("tf-checkpoint", "abort"),
+                                 ("savedmodel", "hang"), ("tf-checkpoint", None)],
+                           cell_timeout=30)
     assert {k: v["status"] for k, v in results.items()} == {
         "s0": "ok", "s1": "crash", "s2": "timeout", "s3": "ok"}
     assert "SIGABRT" in results["s1"]["error"]

@@ -12,22 +12,12 @@ from harness.specs import EnvSpec
 pytestmark = [pytest.mark.tf, pytest.mark.crossversion]
 
 
-def test_crash_and_timeout_are_contained(tmp_path, cache_dir, uv_available, monkeypatch):
-    monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
+def test_crash_and_timeout_are_contained(tmp_path, cache_dir, uv_available, hooked_saves):
     env = UvEnvironment(EnvSpec.parse("2.12"), cache_dir)
     env.create()
-    art = tmp_path / "artifacts"
-
-    def save(i, fmt, **extra):
-        return {"id": f"s{i}", "model": "module", "format": fmt,
-                "artifact_dir": str(art / fmt), "reference_dir": str(art)} | extra
-
-    requests = [save(0, "savedmodel"), save(1, "tf-checkpoint", test_hook="abort"),
-                save(2, "tf-checkpoint"), save(3, "savedmodel", test_hook="hang"),
-                save(4, "keras")]
-    results = {}
-    execute.run_batch(env, "save", requests, tmp_path / "work", cell_timeout=20,
-                      on_result=lambda req, res: results.__setitem__(req["id"], res))
+    results = hooked_saves(env, [("savedmodel", None), ("tf-checkpoint", "abort"),
+                                 ("tf-checkpoint", None), ("savedmodel", "hang"),
+                                 ("keras", None)], cell_timeout=20)
     statuses = {k: v["status"] for k, v in results.items()}
     assert statuses == {"s0": "ok", "s1": "crash", "s2": "ok", "s3": "timeout",
                         "s4": "unsupported"}
