@@ -13,8 +13,14 @@ class PlanError(HarnessError, ValueError):
     """A selection of models/formats/loaders that means no cells."""
 
 
+class RowError(HarnessError, ValueError):
+    """A results row that does not name a cell."""
+
+
 @dataclass(frozen=True)
 class Cell:
+    """One cell of the matrix: what was saved where, and how it was loaded where."""
+
     save_tf: str
     save_device: str
     load_tf: str
@@ -28,6 +34,39 @@ class Cell:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict) -> Cell:
+        """The cell a results row (cells.jsonl) is about.  Rows of older runs may lack the
+        device fields: those ran on cpu."""
+        if not isinstance(row, dict):
+            raise RowError(f"a row must be a JSON object, not {type(row).__name__}")
+        values = {}
+        for name in KEY_FIELDS:
+            value = row.get(name)
+            if value is None and name.endswith("_device"):
+                value = "cpu"
+            if not isinstance(value, str) or not value:
+                raise RowError(f"row has no {name}")
+            values[name] = value
+        return cls(**values)
+
+    @property
+    def save_env(self) -> str:
+        return env_name(self.save_tf, self.save_device)
+
+    @property
+    def load_env(self) -> str:
+        return env_name(self.load_tf, self.load_device)
+
+
+KEY_FIELDS = tuple(Cell.__dataclass_fields__)
+
+
+def env_name(label: str, device: str = "cpu") -> str:
+    """An environment's one display name: the version spec, plus `@device` where it is not
+    cpu ("2.16", "2.16+tf_keras", "2.16@gpu").  run.json, progress and reports use it."""
+    return label if device == "cpu" else f"{label}@{device}"
 
 
 def pick(kind: str, wanted: list[str] | None, known: tuple[str, ...]) -> list[str]:

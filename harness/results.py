@@ -1,5 +1,9 @@
 """The results folder: results/<run-id>/run.json and cells.jsonl (one JSON object per finished
-cell, appended and flushed as each finishes, so an interrupted run keeps what it did)."""
+cell, appended and flushed as each finishes, so an interrupted run keeps what it did).
+
+`read_run` is the one reader every command uses (show, report, check, diff, merge, advise,
+--resume): it checks what it reads, and knows the run's plan, so a run with missing cells can
+never look complete."""
 
 from __future__ import annotations
 
@@ -7,33 +11,51 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import secrets
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .errors import HarnessError
+from .jsonfile import write_json_atomic
+from .plan import KEY_FIELDS, Cell, RowError, shard_cells
+from .vocab import STATUSES
 
 # The columns every cell row carries, in order (see docs/design.md).
 COLUMNS = [
-    "save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader", "status",
-    "error_type", "error", "params_total", "params_equal", "params_missing", "params_extra",
-    "params_shape", "params_dtype", "params_value", "param_diffs", "max_abs_diff",
-    "max_rel_diff", "max_ulp", "rtol", "atol", "seconds", "on_disk_format", "save_versions",
-    "load_versions", "notes",
+    *KEY_FIELDS, "status", "error_type", "error", "params_total", "params_equal",
+    "params_missing", "params_extra", "params_shape", "params_dtype", "params_value",
+    "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
+    "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
+    "notes", "log",
 ]
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RunError(HarnessError):
+    """A run folder that cannot be read or written as asked (one line, naming it)."""
 
 
 def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def check_run_id(run_id: str) -> str:
+    """A run id names one folder inside the results folder: never a path."""
+    if not _RUN_ID.match(run_id) or ".." in run_id:
+        raise RunError(f"--run-id {run_id!r}: use a plain folder name (letters, digits, '.', "
+                       "'_', '-'), not a path")
+    return run_id
+
+
 def _jsonable(v):
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return str(v)
     return str(v)
 
 
@@ -45,8 +67,18 @@ class RunDir:
 
     @classmethod
     def create(cls, results_dir: Path, run_id: str | None = None) -> RunDir:
-        run = cls(Path(results_dir) / (run_id or new_run_id()))
-        run.path.mkdir(parents=True, exist_ok=False)
+        results_dir = Path(results_dir)
+        if results_dir.exists() and not results_dir.is_dir():
+            raise RunError(f"--results-dir {results_dir} is a file, not a folder")
+        run = cls(results_dir / check_run_id(run_id or new_run_id()))
+        if run.path.exists():
+            raise RunError(f"{run.path} exists: finish it with `harness run --resume {run.path}`"
+                           " or choose another --run-id")
+        try:
+            run.path.mkdir(parents=True)
+        except OSError as exc:
+            raise RunError(f"cannot create the run folder {run.path}: "
+                           f"{exc.strerror or exc}") from None
         return run
 
     @classmethod
@@ -54,8 +86,8 @@ class RunDir:
         """An existing run, to append to (`--resume`).  A last line cut by a killed host gets
         its newline, so the next row starts on a line of its own."""
         run = cls(Path(path))
-        if not (run.path / "run.json").exists():
-            raise FileNotFoundError(f"{run.path} is not a run folder (no run.json)")
+        if not (run.path / "run.json").is_file():
+            raise RunError(f"{run.path} is not a run folder (no run.json)")
         if run.cells_file.exists() and run.cells_file.stat().st_size:
             with open(run.cells_file, "rb+") as f:
                 f.seek(-1, os.SEEK_END)
@@ -67,36 +99,159 @@ class RunDir:
         base = {"harness_version": __version__, "host": {
             "hostname": platform.node(), "platform": platform.platform(),
             "python": platform.python_version(), "cpus": os.cpu_count()}}
-        tmp = self.path / "run.json.tmp"
-        tmp.write_text(json.dumps(base | info, indent=1, default=_jsonable))
-        os.replace(tmp, self.path / "run.json")
+        write_json_atomic(self.path / "run.json", base | info, default=_jsonable)
+
+    def read_info(self) -> dict:
+        return read_run_info(self.path)
 
     def append(self, row: dict) -> None:
+        """One finished cell, flushed and synced before the next: a killed host keeps it.  An
+        I/O error here (disk full) is the run's error, not the cell's: it propagates."""
         line = json.dumps(row, default=_jsonable)
         with self._lock, open(self.cells_file, "a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
 
-    def rows(self) -> list[dict]:
-        return read_rows(self.cells_file)
+    def read(self) -> RunData:
+        return read_run(self.path)
+
+
+@dataclass
+class RunData:
+    """A run as read back: its run.json, its valid rows, and its plan against them."""
+
+    path: Path
+    info: dict
+    rows: list[dict] = field(default_factory=list)
+    bad_lines: int = 0  # lines of cells.jsonl that are no row (cut, garbage, not an object)
+    planned: list[Cell] | None = None  # None: run.json does not say (an old run)
+
+    @property
+    def present(self) -> set[tuple]:
+        return {Cell.from_row(r).key() for r in self.rows}
+
+    @property
+    def missing(self) -> list[Cell]:
+        if self.planned is None:
+            return []
+        present = self.present
+        return [c for c in self.planned if c.key() not in present]
+
+    @property
+    def extra(self) -> list[dict]:
+        """Rows for cells the plan does not have (a merge of another matrix, a hand edit)."""
+        if self.planned is None:
+            return []
+        keys = {c.key() for c in self.planned}
+        return [r for r in self.rows if Cell.from_row(r).key() not in keys]
+
+    def completeness(self) -> str | None:
+        """One line when the run is not whole (missing cells, unreadable lines), else None."""
+        parts = []
+        missing = self.missing
+        if missing:
+            parts.append(f"{len(missing)} of {len(self.planned)} planned cells are missing "
+                         f"(finish with `harness run --resume {self.path}`)")
+        if self.bad_lines:
+            parts.append(f"{self.bad_lines} line(s) of {self.path / 'cells.jsonl'} are not "
+                         "cell rows and were skipped")
+        return "; ".join(parts) or None
+
+
+def read_run_info(path: Path) -> dict:
+    info_file = Path(path) / "run.json"
+    if not Path(path).is_dir():
+        raise RunError(f"{path} is not a run folder (no such folder)")
+    if not info_file.is_file():
+        raise RunError(f"{path} is not a run folder (no run.json)")
+    try:
+        info = json.loads(info_file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{info_file} is not valid JSON ({exc}); the rows in cells.jsonl are "
+                       "intact") from None
+    except OSError as exc:
+        raise RunError(f"{info_file}: {exc.strerror or exc}") from None
+    if not isinstance(info, dict):
+        raise RunError(f"{info_file} is not a JSON object")
+    return info
+
+
+def planned_cells(info: dict) -> list[Cell] | None:
+    """The cells run.json says the run was to have: its matrix, shard and cell selection."""
+    from .matrix import Matrix
+
+    m = info.get("matrix")
+    if not isinstance(m, dict) or not isinstance(m.get("definition"), dict):
+        return None
+    try:
+        cells = Matrix.from_dict(m["definition"]).cells()
+        shard = m.get("shard")
+        if shard:
+            cells = shard_cells(cells, int(shard[0]), int(shard[1]))
+    except (HarnessError, KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"run.json's matrix cannot be read back ({exc})") from None
+    only = m.get("only")
+    if isinstance(only, list):
+        keep = {tuple(k) for k in only if isinstance(k, list)}
+        cells = [c for c in cells if c.key() in keep]
+    return cells
+
+
+def valid_row(obj) -> bool:
+    try:
+        Cell.from_row(obj)
+    except RowError:
+        return False
+    return obj.get("status") in STATUSES
+
+
+def scan_rows(path: Path) -> tuple[list[dict], int]:
+    """The rows of a cells.jsonl, and how many lines were not rows (a line cut by a killed
+    host, garbage, JSON that is not a row object)."""
+    path = Path(path)
+    if not path.exists():
+        return [], 0
+    rows, bad = [], 0
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                bad += 1
+                continue
+            if valid_row(obj):
+                rows.append(obj)
+            else:
+                bad += 1
+    return rows, bad
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash of the host: skip, keep the rest
-                continue
-    return rows
+    """The valid rows of a cells.jsonl (see scan_rows)."""
+    return scan_rows(path)[0]
 
 
-def load_frame(run_path: Path):
+def read_run(path: Path) -> RunData:
+    """A run folder, checked: run.json must be readable; cells.jsonl lines that are no row are
+    counted, not trusted; duplicate rows of one cell keep the first."""
+    path = Path(path)
+    info = read_run_info(path)
+    rows, bad = scan_rows(path / "cells.jsonl")
+    seen, unique = set(), []
+    for r in rows:
+        key = Cell.from_row(r).key()
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return RunData(path, info, unique, bad, planned_cells(info))
+
+
+def load_frame(run_path: Path, rows: list[dict] | None = None):
     import pandas as pd
 
-    rows = read_rows(Path(run_path) / "cells.jsonl")
+    if rows is None:
+        rows = read_run(run_path).rows
     return pd.DataFrame(rows, columns=list(dict.fromkeys(COLUMNS + [k for r in rows for k in r])))

@@ -22,6 +22,11 @@ class Status(str, enum.Enum):
         return self.value
 
 
+STATUSES = tuple(s.value for s in Status)
+# Statuses that are a failure of compatibility (not pass, not "does not exist there").
+FAILURES = tuple(s for s in STATUSES if s not in ("pass", "unsupported"))
+
+
 # qat: quantization-aware (tensorflow-model-optimization), `unsupported` where tfmot cannot run.
 # mirrored: built and trained under MirroredStrategy on two logical CPUs.
 MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored")

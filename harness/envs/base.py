@@ -10,11 +10,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import HarnessError
+from ..jsonfile import write_json_atomic
 from ..specs import EnvSpec
 
 WORKER_MAIN = Path(__file__).resolve().parent.parent / "worker" / "main.py"
@@ -104,6 +104,4 @@ class Environment:
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, sort_keys=True, default=None)
