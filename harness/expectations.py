@@ -2,9 +2,8 @@
 
 Each `[[expect]]` entry is a cell pattern, the status such cells have, why, and where upstream
 says so.  Pattern keys are cell fields (save_tf, load_tf, save_device, load_device, model, format,
-loader); each value is a glob (fnmatch, case-sensitive) or a list of globs, any of which may
-match.  A value equal to the cell's matches too (fnmatch would read the brackets of
-"keras.models.load_model[compile=False]" as a character class).  A key left out matches
+loader); each value is a glob (harness.globs: the same dialect as the matrix's [[exclude]]) or a
+list of globs, any of which may match.  A key left out matches
 anything.  The first entry that matches a cell wins, so a narrow exception goes above the broad
 rule it carves out of.  A cell no entry matches is expected to `pass` or be `unsupported`; an
 `unsupported` cell never fails the check, whatever entry matches it.
@@ -23,11 +22,11 @@ The pytest plugin uses `load(path).match(cell)`; `harness check` uses `check_cel
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import globs
 from .errors import UserError
 from .vocab import Status
 
@@ -53,14 +52,11 @@ class Expectation:
     index: int = 0  # 1-based position in the file: "entry #3"
 
     def matches(self, cell: dict) -> bool:
-        for key, globs in self.pattern.items():
+        for key, patterns in self.pattern.items():
             value = cell.get(key)
             if value is None and key.endswith("_device"):
                 value = "cpu"  # rows and plans without a device axis ran on the default device
-            # a loader name holds brackets ("...load_model[compile=False]"), which fnmatch
-            # reads as a character class: a pattern equal to the value always matches
-            if value is None or not any(str(value) == g or fnmatch.fnmatchcase(str(value), g)
-                                        for g in globs):
+            if value is None or not globs.matches_any(str(value), patterns):
                 return False
         return True
 

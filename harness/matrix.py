@@ -30,14 +30,15 @@ tolerances per format and dtype.  It serializes into run.json, so `--resume` and
 
 from __future__ import annotations
 
-import fnmatch
+import datetime as dt
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import globs
 from .errors import HarnessError
 from .plan import Cell, PlanError, pick, plan_cells
-from .specs import EnvSpec, SpecError
+from .specs import EnvSpec, SpecError, parse_as_of
 from .vocab import DEVICES, FORMAT_LOADERS, FORMATS, MODELS, TOLERANCES
 
 if sys.version_info >= (3, 11):
@@ -66,7 +67,13 @@ def _strings(where: str, value) -> list[str]:
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise MatrixError(f"{where}: expected a string or a list of strings, got {value!r}")
+    raise MatrixError(f"{where}: expected a string or a list of strings, got "
+                      f"{_short(value)}")
+
+
+def _short(value) -> str:
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -85,29 +92,23 @@ class Rule:
             if key not in CELL_FIELDS:
                 raise MatrixError(f"{where}: unknown cell field {key!r}; known: "
                                   f"{', '.join(CELL_FIELDS)}")
-            patterns = _strings(f"{where}.{key}", value)
+            patterns = _strings(f"{where} {key}", value)
+            if not patterns:
+                raise MatrixError(f"{where} {key} is empty")
             for p in patterns:
-                # A loader name has brackets; only '*' and '?' make a pattern there.
-                literal = "*" not in p and "?" not in p
-                if literal and key in KNOWN and p not in KNOWN[key]:
-                    raise MatrixError(f"{where}.{key}: unknown {key.replace('_', ' ')} {p!r}; "
+                if key in KNOWN and not any(globs.match(k, p) for k in KNOWN[key]):
+                    raise MatrixError(f"{where} {key}: unknown {key.replace('_', ' ')} {p!r}"
+                                      f"{' (matches none)' if globs.is_glob(p) else ''}; "
                                       f"known: {', '.join(KNOWN[key])}")
             fields.append((key, tuple(patterns)))
         return cls(tuple(fields))
 
     def matches(self, cell: Cell | dict) -> bool:
         d = cell if isinstance(cell, dict) else cell.as_dict()
-        return all(any(_match(str(d.get(k)), p) for p in pats) for k, pats in self.fields)
+        return all(globs.matches_any(str(d.get(k)), pats) for k, pats in self.fields)
 
     def as_dict(self) -> dict:
         return {k: list(v) for k, v in self.fields}
-
-
-def _match(value: str, pattern: str) -> bool:
-    if "*" not in pattern and "?" not in pattern:
-        return value == pattern
-    # fnmatch treats [..] as a character class; loader names contain literal brackets.
-    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 
 @dataclass
@@ -132,13 +133,7 @@ class Matrix:
     @classmethod
     def load(cls, path: Path) -> Matrix:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise MatrixError(f"matrix spec {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise MatrixError(f"{path}: bad TOML: {exc}") from None
-        return cls.from_toml(data, str(path))
+        return cls.from_toml(_read_toml(path), str(path))
 
     @classmethod
     def from_toml(cls, data: dict, where: str = "matrix") -> Matrix:
@@ -153,26 +148,27 @@ class Matrix:
         if bad:
             raise MatrixError(f"{where}: unknown key(s) in [matrix]: {', '.join(sorted(bad))}; "
                               f"known: {', '.join(sorted(MATRIX_KEYS))}")
-        axes = {k: _strings(f"{where}: matrix.{k}", m[k]) for k in AXES if k in m}
+        axes = _axes(f"{where}: [matrix]", m, AXES)
         for k in ("save", "load"):
-            if not axes.get(k):
+            if k not in axes:
                 raise MatrixError(f"{where}: matrix.{k} must list at least one TF version")
         devices = axes.pop("devices", None)
         mx = cls(save=axes["save"], load=axes["load"], models=axes.get("models"),
                  formats=axes.get("formats"), loaders=axes.get("loaders"),
                  save_devices=axes.get("save_devices") or devices or ["cpu"],
                  load_devices=axes.get("load_devices") or devices or ["cpu"],
-                 variants=axes.get("variants", []), as_of=m.get("as_of"),
-                 name=m.get("name"), source=where)
-        for i, inc in enumerate(_tables(where, data, "include")):
-            bad = set(inc) - INCLUDE_KEYS
+                 variants=axes.get("variants", []), as_of=_as_of(where, m.get("as_of")),
+                 name=_text(where, "name", m.get("name")), source=where)
+        _text(where, "description", m.get("description"))
+        for i, inc in enumerate(_tables(where, data, "include"), 1):
+            bad = sorted(set(inc) - INCLUDE_KEYS)
             if bad:
-                raise MatrixError(f"{where}: include #{i + 1}: unknown key(s) "
-                                  f"{', '.join(sorted(bad))}; known: "
+                raise MatrixError(f"{where}: [[include]] #{i}: unknown key {bad[0]!r}; known: "
                                   f"{', '.join(sorted(INCLUDE_KEYS))}")
-            mx.includes.append({k: _strings(f"{where}: include #{i + 1}.{k}", v)
-                                for k, v in inc.items()})
-        mx.excludes = [Rule.parse(f"{where}: exclude #{i + 1}", t)
+            if not inc:
+                raise MatrixError(f"{where}: [[include]] #{i} is empty")
+            mx.includes.append(_axes(f"{where}: [[include]] #{i}", inc, INCLUDE_KEYS))
+        mx.excludes = [Rule.parse(f"{where}: [[exclude]] #{i + 1}", t)
                        for i, t in enumerate(_tables(where, data, "exclude"))]
         mx.tolerances = _parse_tolerances(where, data.get("tolerances", {}))
         mx.validate()
@@ -261,13 +257,80 @@ class Matrix:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Matrix:
-        d = dict(d)
-        d["excludes"] = [Rule.parse("stored matrix", r) for r in d.get("excludes", [])]
-        d["tolerances"] = {(t["format"], t["dtype"]): (t["rtol"], t["atol"])
-                           for t in d.get("tolerances", [])}
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict, where: str = "stored matrix") -> Matrix:
+        """The matrix a run.json holds; anything else is one MatrixError naming `where`."""
+        try:
+            d = dict(d)
+            d["excludes"] = [Rule.parse(f"{where}: exclude", r) for r in d.get("excludes", [])]
+            d["tolerances"] = {(str(t["format"]), str(t["dtype"])):
+                               (float(t["rtol"]), float(t["atol"]))
+                               for t in d.get("tolerances", [])}
+            known = set(cls.__dataclass_fields__)
+            mx = cls(**{k: v for k, v in d.items() if k in known})
+            for k in ("save", "load"):
+                _strings(f"{where}: {k}", getattr(mx, k))
+            mx.source = mx.source if isinstance(mx.source, str) else where
+            mx.validate()
+        except MatrixError:
+            raise
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise MatrixError(f"{where}: not a matrix this harness wrote "
+                              f"({type(exc).__name__}: {_short(exc)})") from None
+        return mx
+
+
+def _read_toml(path: Path) -> dict:
+    """The file's TOML, or one line naming the file and what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MatrixError(f"matrix spec {path} does not exist") from None
+    except IsADirectoryError:
+        raise MatrixError(f"matrix spec {path} is a folder, not a TOML file") from None
+    except OSError as exc:
+        raise MatrixError(f"matrix spec {path}: cannot read it ({exc.strerror})") from None
+    if not raw.strip():
+        raise MatrixError(f"{path}: empty file; a matrix spec needs a [matrix] table")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MatrixError(f"{path}: not a text file (not UTF-8: binary?)") from None
+    if "\0" in text:
+        raise MatrixError(f"{path}: not a text file (it holds NUL bytes)")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(f"{path}: bad TOML: {str(exc).splitlines()[0]}") from None
+
+
+def _axes(where: str, table: dict, keys) -> dict[str, list[str]]:
+    """The axes of a [matrix] or [[include]] table: lists of strings, none of them empty."""
+    out = {}
+    for k in (k for k in AXES if k in keys and k in table):
+        values = _strings(f"{where} {k}", table[k])
+        if not values or not all(v.strip() for v in values):
+            raise MatrixError(f"{where} {k} is empty" if not values else
+                              f"{where} {k}: holds an empty name")
+        out[k] = values
+    return out
+
+
+def _text(where: str, key: str, value) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise MatrixError(f"{where}: [matrix] {key} must be a string, got {value!r}")
+    return value
+
+
+def _as_of(where: str, value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = value.isoformat()  # TOML reads an unquoted 2024-01-01 as a date
+    try:
+        parse_as_of(value, "[matrix] as_of")
+    except SpecError as exc:
+        raise MatrixError(f"{where}: {exc}") from None
+    return value
 
 
 def _tables(where: str, data: dict, key: str) -> list[dict]:

@@ -3,6 +3,7 @@ and what it means to install."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,20 @@ _SPEC = re.compile(r"^(?P<tf>\d+\.\d+(?:\.\d+)?)(?:\+(?P<variant>tf_keras|keras=
 
 class SpecError(HarnessError, ValueError):
     """A spec the user wrote that cannot mean an environment."""
+
+
+def parse_as_of(text, where: str = "as_of") -> dt.date:
+    """A real past date, YYYY-MM-DD: uv resolves packages as of then (--exclude-newer)."""
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise SpecError(f"{where} {text!r}: expected a date YYYY-MM-DD")
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise SpecError(f"{where} {text!r}: not a real date ({exc})") from None
+    if day > dt.date.today():
+        raise SpecError(f"{where} {text} is in the future: packages can only be resolved "
+                        "as of today or earlier")
+    return day
 
 
 @dataclass(frozen=True)

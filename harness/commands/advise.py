@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("advise", help="what breaks when upgrading TF, and what works instead")
@@ -19,10 +21,25 @@ def add_parser(sub) -> None:
                    help="where to look for runs (default: %(default)s)")
 
 
+def check_version(option: str, text: str) -> None:
+    """A TF version that exists: otherwise no run can hold it and no command can make one."""
+    from ..specs import TF_PYTHONS, EnvSpec
+
+    spec = EnvSpec.parse(text)
+    if spec.minor not in TF_PYTHONS:
+        known = ", ".join(f"{a}.{b}" for a, b in TF_PYTHONS)
+        raise UserError(f"{option} {text}: not a TensorFlow release this harness knows "
+                        f"(known: {known})")
+
+
 def main(args) -> int:
     from ..advise import Advisor, find_run, render
     from ..reports.run_view import RunView
 
+    check_version("--from", args.old)
+    check_version("--to", args.new)
+    if args.run is not None and not (args.run / "run.json").is_file():
+        raise UserError(f"{args.run}: not a run folder (no run.json)")
     run = args.run or find_run(args.results_dir, args.old, args.new)
     print(render(Advisor(RunView(run), args.old, args.new)), end="")
     return 0

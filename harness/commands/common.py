@@ -1,9 +1,15 @@
-"""Options several commands share."""
+"""Options several commands share, and the up-front checks of what they name: every bad value
+is one line naming it (exit 2) before anything starts."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 from pathlib import Path
+
+from ..errors import UserError
 
 
 def csv(text: str) -> list[str]:
@@ -24,3 +30,43 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
                         "docker: the base to build on (a suite such as bullseye, a Python "
                         "version such as 3.9, an image such as python:3.9-slim, or tensorflow "
                         "for the official images; default: the newest local base with wheels)")
+
+
+def validate_env_options(args) -> None:
+    """--as-of, --python and --cache-dir, checked before any environment is touched."""
+    from ..specs import parse_as_of
+
+    if getattr(args, "as_of", None):
+        parse_as_of(args.as_of, "--as-of")
+    if getattr(args, "python", None) and getattr(args, "backend", "uv") == "uv":
+        check_interpreter(args.python)
+    if getattr(args, "cache_dir", None) is not None:
+        writable_folder(args.cache_dir, "--cache-dir")
+
+
+def check_interpreter(python: str) -> None:
+    found = shutil.which(python)
+    if found is None:
+        if os.path.exists(python):
+            raise UserError(f"--python {python}: not an executable file")
+        raise UserError(f"--python {python}: no such interpreter (neither a file nor a command "
+                        "on PATH)")
+
+
+def writable_folder(path: Path, option: str) -> None:
+    """`path` is a folder we can write in, or can be made one; nothing is left behind."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file, not a folder")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{option} {path}: {probe} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=probe, prefix=".harness-probe-").cleanup()
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {probe} "
+                        f"({exc.strerror or type(exc).__name__})") from None

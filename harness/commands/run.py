@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_env_options, csv
+from .common import add_env_options, csv, validate_env_options, writable_folder
 
 
 def add_parser(sub) -> None:
@@ -57,15 +58,43 @@ AXIS_FLAGS = ("save", "load", "models", "formats", "loaders", "devices", "save_d
               "load_devices")
 
 
+def _check_numbers(args) -> None:
+    if args.jobs < 1:
+        raise UserError(f"-j/--jobs must be at least 1, not {args.jobs}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
+        raise UserError(f"--cell-timeout must be a number of seconds > 0, not "
+                        f"{args.cell_timeout:g}")
+
+
+def _check_paths(args) -> None:
+    """Every folder and interpreter named, before any environment is installed."""
+    validate_env_options(args)
+    if args.save_cache_dir is not None:
+        writable_folder(args.save_cache_dir, "--save-cache-dir")
+    if args.resume:
+        return
+    if args.run_id is not None:
+        rid = args.run_id
+        if not rid.strip() or rid in (".", "..") or "/" in rid or "\\" in rid or "\0" in rid:
+            raise UserError(f"--run-id {rid!r}: must be a plain folder name (no '/', not "
+                            "'..', not empty)")
+        run = args.results_dir / rid
+        if run.exists() or run.is_symlink():
+            raise UserError(f"{run} exists: finish it with `harness run --resume {run}`")
+    writable_folder(args.results_dir, "--results-dir")
+
+
 def build_options(args):
     from ..matrix import Matrix
     from ..plan import parse_shard
     from ..runner import RunOptions
 
-    if args.jobs < 1:
-        raise UserError("-j/--jobs must be at least 1")
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    _check_numbers(args)
+    for f in AXIS_FLAGS:
+        if getattr(args, f) == []:  # `--models ,` or `--models ""`: not "every model"
+            raise UserError(f"--{f.replace('_', '-')} is empty")
     if args.save_only and not args.save_cache:
         raise UserError("--save-only fills the save cache: it cannot go with --no-save-cache")
     given = [f for f in AXIS_FLAGS if getattr(args, f)]
@@ -85,6 +114,7 @@ def build_options(args):
             matrix.validate()
     elif not (args.save and args.load):
         raise UserError("give --save and --load, or --matrix FILE, or --resume RUN")
+    _check_paths(args)
     return RunOptions(
         save=args.save or [], load=args.load or [], models=args.models, formats=args.formats,
         loaders=args.loaders, devices=args.devices, save_devices=args.save_devices,
@@ -95,6 +125,10 @@ def build_options(args):
         save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,
         batch_size=args.batch_size,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(args) -> int:

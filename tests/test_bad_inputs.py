@@ -1,0 +1,161 @@
+"""Every bad input is refused up front: one line on stderr naming it, exit 2, no traceback,
+nothing written (issue 11)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.cli import main as cli_main
+
+GOOD = ["--save", "2.12", "--load", "2.12", "--models", "mlp", "--formats", "h5"]
+
+
+def one_line_error(capsys, argv) -> str:
+    rc = cli_main(argv)
+    captured = capsys.readouterr()
+    err = captured.err
+    assert rc == 2, (rc, err)
+    assert err.startswith("harness: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err + captured.out
+    return err
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (["--cell-timeout", "-1"], "--cell-timeout must be a number of seconds > 0, not -1"),
+    (["--cell-timeout", "0"], "--cell-timeout must be a number of seconds > 0, not 0"),
+    (["--cell-timeout", "nan"], "--cell-timeout must be a number of seconds > 0, not nan"),
+    (["--cell-timeout", "inf"], "--cell-timeout must be a number of seconds > 0, not inf"),
+    (["-j", "0"], "-j/--jobs must be at least 1, not 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+    (["--shard", "0/2"], "bad --shard '0/2'"),
+    (["--as-of", "2099-13-45"], "--as-of '2099-13-45': not a real date"),
+    (["--as-of", "2099-01-01"], "--as-of 2099-01-01 is in the future"),
+    (["--as-of", "yesterday"], "--as-of 'yesterday': expected a date YYYY-MM-DD"),
+    (["--run-id", "../../x"], "--run-id '../../x': must be a plain folder name"),
+    (["--run-id", ".."], "--run-id '..': must be a plain folder name"),
+    (["--run-id", ""], "--run-id '': must be a plain folder name"),
+    (["--python", "/nonexistent/python3"], "--python /nonexistent/python3: no such interpreter"),
+    (["--models", ","], "--models is empty"),
+    (["--save", ""], "--save is empty"),
+])
+def test_bad_run_options(tmp_path, capsys, extra, msg):
+    results = tmp_path / "results"
+    err = one_line_error(capsys, ["run", *GOOD, "--results-dir", str(results),
+                                  "--cache-dir", str(tmp_path / "cache"), *extra])
+    assert msg in err
+    assert not results.exists() and not (tmp_path / "x").exists()
+
+
+def test_python_that_is_not_executable(tmp_path, capsys):
+    py = tmp_path / "python3"
+    py.write_text("#!/bin/sh\n")
+    err = one_line_error(capsys, ["run", *GOOD, "--results-dir", str(tmp_path / "r"),
+                                  "--python", str(py)])
+    assert f"--python {py}: not an executable file" in err
+
+
+def test_used_run_id_points_to_resume(tmp_path, capsys):
+    (tmp_path / "results" / "r1").mkdir(parents=True)
+    err = one_line_error(capsys, ["run", *GOOD, "--results-dir", str(tmp_path / "results"),
+                                  "--run-id", "r1"])
+    run = tmp_path / "results" / "r1"
+    assert f"{run} exists: finish it with `harness run --resume {run}`" in err
+
+
+@pytest.mark.parametrize("option", ["--results-dir", "--cache-dir", "--save-cache-dir"])
+def test_folder_options_that_are_files(tmp_path, capsys, option):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    argv = ["run", *GOOD, "--results-dir", str(tmp_path / "r"), option, str(f)]
+    err = one_line_error(capsys, argv)
+    assert f"{option} {f} is a file, not a folder" in err
+    below = f / "sub"
+    err = one_line_error(capsys, [*argv[:-1], str(below)])
+    assert f"{option} {below}: {f} is a file, not a folder" in err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"),
+                    reason="needs /proc")
+def test_results_dir_on_a_pseudo_filesystem(tmp_path, capsys):
+    err = one_line_error(capsys, ["run", *GOOD, "--results-dir", "/proc/self/harness"])
+    assert "--results-dir /proc/self/harness: cannot write in /proc/self" in err
+    assert "[Errno" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_results_dir_not_writable(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        err = one_line_error(capsys, ["run", *GOOD, "--results-dir", str(ro / "results")])
+    finally:
+        ro.chmod(0o700)
+    assert f"--results-dir {ro / 'results'}: cannot write in {ro}" in err
+
+
+MATRIX = "[matrix]\nsave = ['2.16']\nload = ['2.16']\n"
+
+
+@pytest.mark.parametrize("content, msg", [
+    (b"", "empty file; a matrix spec needs a [matrix] table"),
+    (b"  \n\n", "empty file"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
+    (b"a = 1\x00", "not a text file (it holds NUL bytes)"),
+    (b"[matrix\n", "bad TOML"),
+    (b"title = 'x'\n", "unknown table(s) title"),
+    (b"[tolerances]\n", "needs a [matrix] table with save and load"),
+    ((MATRIX + "models = []\n").encode(), "[matrix] models is empty"),
+    ((MATRIX + "formats = []\n").encode(), "[matrix] formats is empty"),
+    (b"[matrix]\nsave = []\nload = ['2.16']\n", "[matrix] save is empty"),
+    ((MATRIX + "models = ['']\n").encode(), "[matrix] models: holds an empty name"),
+    ((MATRIX + "models = ['resnet']\n").encode(), "unknown model resnet"),
+    ((MATRIX + "models = 3\n").encode(), "[matrix] models: expected a string or a list"),
+    ((MATRIX + "as_of = '2099-13-45'\n").encode(), "[matrix] as_of '2099-13-45': not a real"),
+    ((MATRIX + "as_of = 2099-01-01\n").encode(), "[matrix] as_of 2099-01-01 is in the future"),
+    ((MATRIX + "name = 3\n").encode(), "[matrix] name must be a string"),
+    ((MATRIX + "[[include]]\nmodels = ['mlp']\n[[include]]\nmodle = ['mlp']\n").encode(),
+     "[[include]] #2: unknown key 'modle'"),
+    ((MATRIX + "[[include]]\nmodels = 3\n").encode(),
+     "[[include]] #1 models: expected a string or a list of strings, got 3"),
+    ((MATRIX + "[[include]]\nmodels = []\n").encode(), "[[include]] #1 models is empty"),
+    ((MATRIX + "[[include]]\n").encode(), "[[include]] #1 is empty"),
+    ((MATRIX + "include = 3\n").encode(), "unknown key(s) in [matrix]: include"),
+    (b"include = 3\n" + MATRIX.encode(), "include must be written as [[include]] tables"),
+    ((MATRIX + "[[exclude]]\nmodel = 3\n").encode(),
+     "[[exclude]] #1 model: expected a string or a list of strings, got 3"),
+    ((MATRIX + "[[exclude]]\nmodel = []\n").encode(), "[[exclude]] #1 model is empty"),
+    ((MATRIX + "[[exclude]]\nmodle = 'mlp'\n").encode(),
+     "[[exclude]] #1: unknown cell field 'modle'"),
+    ((MATRIX + "[[exclude]]\nmodel = 'ml[xy]'\n").encode(),
+     "[[exclude]] #1 model: unknown model 'ml[xy]' (matches none)"),
+])
+def test_bad_matrix_files(tmp_path, capsys, content, msg):
+    m = tmp_path / "m.toml"
+    m.write_bytes(content)
+    err = one_line_error(capsys, ["run", "--matrix", str(m), "--results-dir",
+                                  str(tmp_path / "r")])
+    assert f"{m}: " in err or f"{m} " in err
+    assert msg in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_matrix_that_is_a_folder(tmp_path, capsys):
+    err = one_line_error(capsys, ["run", "--matrix", str(tmp_path), "--results-dir",
+                                  str(tmp_path / "r")])
+    assert f"matrix spec {tmp_path} is a folder, not a TOML file" in err
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--from", "2.12", "--to", "2.99"], "--to 2.99: not a TensorFlow release this harness knows"),
+    (["--from", "1.15", "--to", "2.16"], "--from 1.15: not a TensorFlow release"),
+    (["--from", "2.12", "--to", "latest"], "bad TF version spec 'latest'"),
+    (["--from", "2.12", "--to", "2.16", "{run}"], "not a run folder (no run.json)"),
+])
+def test_advise_refuses_versions_and_runs_that_cannot_exist(tmp_path, capsys, argv, msg):
+    argv = [a.format(run=tmp_path / "norun") for a in argv]
+    err = one_line_error(capsys, ["advise", *argv, "--results-dir", str(tmp_path)])
+    assert msg in err
+    assert "harness run" not in err  # no command suggested that cannot work
