@@ -96,24 +96,32 @@ class Progress:
                 self._show(msg)
 
     # -- what the phase's counter says ---------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Units of the current phase done.  Cells the runner writes before the load phase
+        starts (those whose save failed) count towards it."""
+        return self.done if self.phase_name == "load" else self.phase_done
+
     def eta(self) -> float | None:
         """Seconds left in the current phase at its rate so far (None before its first unit)."""
         if not self.phase_done or not self.phase_total:
             return None
         rate = self.phase_done / max(time.monotonic() - self.phase_t0, 1e-6)
-        return max(0, self.phase_total - self.phase_done) / rate
+        return max(0, self.phase_total - self.count) / rate
 
     def _step_line(self, unit: str, failed: int, step: int) -> str | None:
-        """The line for the next `step`% of the phase, when the phase just crossed it."""
-        if not self.phase_total:
+        """The line for the next `step`% of the phase, when the phase just crossed it (once)."""
+        if not self.phase_total or self._shown_step >= 100:
             return None
-        pct = self.phase_done * 100 // self.phase_total
-        if pct < self._shown_step + step and self.phase_done != self.phase_total:
+        count = self.count
+        pct = min(100, count * 100 // self.phase_total)
+        final = count >= self.phase_total
+        if not final and pct < self._shown_step + step:
             return None
-        self._shown_step = pct - pct % step
+        self._shown_step = 100 if final else pct - pct % step
         eta = self.eta()
-        tail = f", ETA {clock(eta)}" if eta and self.phase_done < self.phase_total else ""
-        return (f"{self.phase_name}: {self.phase_done}/{self.phase_total} {unit} ({pct}%), "
+        tail = f", ETA {clock(eta)}" if eta and not final else ""
+        return (f"{self.phase_name}: {count}/{self.phase_total} {unit} ({pct}%), "
                 f"{failed} failed{tail}")
 
     # -- events --------------------------------------------------------------------------
@@ -148,9 +156,10 @@ class Progress:
         with self.lock:
             self.saves_done += 1
             self.saves_failed += status not in OK_STATUSES
+            step = None
             if self.phase_name == "save":
                 self.phase_done += 1
-            step = self._step_line("saves", self.saves_failed, SAVE_STEP)
+                step = self._step_line("saves", self.saves_failed, SAVE_STEP)
         self._emit("save", f"save {env}: {model}/{fmt} {status}"
                    + (f" ({error_type})" if error_type else ""))
         if step:
@@ -160,12 +169,13 @@ class Progress:
         with self.lock:
             self.done += 1
             self.failed += row.get("status") not in OK_STATUSES
+            step = None
             if self.phase_name == "load":
                 self.phase_done += 1
+                step = self._step_line("cells", self.failed, CELL_STEP)
             load = env_name(row["load_tf"], row.get("load_device") or "cpu")
             self.env_cells[load] = self.env_cells.get(load, 0) + 1
             done = self.done
-            step = self._step_line("cells", self.failed, CELL_STEP)
         self._emit("cell", f"cell {done}/{self.total or '?'}: {cell_text(row)}")
         if step:
             self._emit("step", step)
@@ -251,7 +261,7 @@ class LiveProgress(Progress):
         failed = self.saves_failed if self.phase_name == "save" else self.failed
         text = Text()
         text.append(f"{name:<5} ", style="bold")
-        text.append(f"{self.phase_done}/{self.phase_total or '?'} {unit}  ")
+        text.append(f"{self.count}/{self.phase_total or '?'} {unit}  ")
         text.append(f"{failed} failed", style="red" if failed else "green")
         text.append(f"  elapsed {clock(elapsed)}")
         text.append(f"  ETA {clock(eta)}" if eta is not None else "  ETA -")
@@ -280,7 +290,7 @@ class LiveProgress(Progress):
             screen = Table.grid()
             screen.add_row(self._headline())
             screen.add_row(ProgressBar(total=self.phase_total or None,
-                                       completed=self.phase_done, width=60))
+                                       completed=self.count, width=60))
             envs = Table.grid(padding=(0, 2))
             for name, state in self._env_rows():
                 envs.add_row(f"  {name}", state)
