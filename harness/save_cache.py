@@ -12,6 +12,14 @@ which holds the zoo and the savers).  Layout under the cache dir:
     saves/<address>/<model>/<format>.result.json   the save's result; written last, so its
                                                    presence means the entry is complete
 
+Nothing in the cache is trusted: CI hands it between jobs, and a file rewritten by another
+Keras would turn a real load-error into a pass.  An ok entry records, when it is written, the
+sha256 of its manifest.json (which lists the sha256 of every artifact file) and of the model's
+reference files; before a hit is used every file is checked against them.  An entry with a
+missing, changed or unlisted file is moved to saves/<address>/.rejected/ (a bad reference takes
+the whole model with it: every format was compared against it), a line saying why goes to
+`SaveEntry.rejected`, and the save is made again.
+
 Only outcomes that the same inputs would give again are kept (ok, unsupported, save-error, and
 a crash by TF's own abort); other crashes and timeouts are retried by the next run.  A file
 lock per address makes two runs that need the same saves take turns: the second finds the
@@ -25,14 +33,17 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+from .digests import ManifestError, read_manifest, sha256_file, verify_files
 from .envs.base import WORKER_MAIN
 
 WORKER_DIR = WORKER_MAIN.parent
 CACHEABLE = ("ok", "unsupported", "save-error")
+REFERENCE_FILES = ("reference.json", "reference.npz")
 
 
 @cache
@@ -80,6 +91,7 @@ class SaveEntry:
     def __init__(self, path: Path, inputs: dict):
         self.path = path
         self.inputs = inputs
+        self.rejected: list[str] = []  # one line per entry found bad and moved aside
 
     def reference_dir(self, model: str) -> Path:
         return self.path / model
@@ -101,14 +113,60 @@ class SaveEntry:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def get(self, model: str, fmt: str) -> dict | None:
-        try:
-            result = json.loads(self._result_file(model, fmt).read_text())
-        except (OSError, json.JSONDecodeError):
+        """The cached save result, or None: not there, or not what was written (then moved
+        aside, with a line in `self.rejected`)."""
+        path = self._result_file(model, fmt)
+        if not path.exists():
             return None
-        if result.get("status") == "ok" and not (self.reference_dir(model)
-                                                 / "reference.json").exists():
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):
+            result = None
+        if not isinstance(result, dict):
+            self._reject(model, fmt, [f"{fmt}.result.json: not a JSON object"], False)
+            return None
+        if result.get("status") != "ok":
+            return result  # no artifact to check
+        ref_problems = self._check_reference(model, result)
+        problems = ref_problems or self._check_artifact(model, fmt, result)
+        if problems:
+            self._reject(model, fmt, problems, bool(ref_problems))
             return None
         return result
+
+    def _check_reference(self, model: str, result: dict) -> list[str]:
+        recorded = (result.get("digests") or {}).get("reference")
+        if not isinstance(recorded, dict) or set(recorded) != set(REFERENCE_FILES):
+            return ["no reference digests recorded (an entry written before they were)"]
+        return [f"{model}/{p}" for p in
+                verify_files(self.reference_dir(model), recorded, allow_extra=True)]
+
+    def _check_artifact(self, model: str, fmt: str, result: dict) -> list[str]:
+        art = self.artifact_dir(model, fmt)
+        recorded = (result.get("digests") or {}).get("manifest.json")
+        if not isinstance(recorded, str):
+            return ["no manifest digest recorded (an entry written before it was)"]
+        try:
+            expected = read_manifest(art / "manifest.json")
+        except ManifestError as exc:
+            return [str(exc).replace(str(self.path) + "/", "")]
+        expected = expected | {"manifest.json": recorded}
+        return [f"{model}/{fmt}/{p}" for p in verify_files(art, expected)]
+
+    def _reject(self, model: str, fmt: str, problems: list[str], whole_model: bool) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+        what = f"{model}-reference" if whole_model else f"{model}-{fmt}"
+        dest = self.path / ".rejected" / f"{what}-{stamp}"
+        dest.mkdir(parents=True, exist_ok=True)
+        moving = [self.path / model] if whole_model else \
+            [self.artifact_dir(model, fmt), self._result_file(model, fmt)]
+        for src in moving:
+            if src.exists() or src.is_symlink():
+                os.replace(src, dest / src.name)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        scope = f"every format of {model}" if whole_model else f"{model}/{fmt}"
+        self.rejected.append(f"save cache {self.path.name}: {problems[0]}{more}; {scope} "
+                             f"moved to {dest} and saved again")
 
     def prepare(self, model: str, fmt: str) -> None:
         """Clear what a save that died half-way may have left."""
@@ -121,9 +179,28 @@ class SaveEntry:
     def put(self, model: str, fmt: str, result: dict) -> bool:
         if not cacheable(result):
             return False
-        keep = {k: v for k, v in result.items() if k not in ("log", "id")}
+        keep = {k: v for k, v in result.items() if k not in ("log", "id", "digests")}
+        if keep.get("status") == "ok":
+            digests = self._digests(model, fmt)
+            if digests is None:  # an ok save without its files: nothing to reuse
+                return False
+            keep["digests"] = digests
         _write_json(self._result_file(model, fmt), keep)
         return True
+
+    def _digests(self, model: str, fmt: str) -> dict | None:
+        """What get() checks later: the manifest (which holds every artifact file's sha256)
+        and the reference, as they are now, just after the save."""
+        ref, art = self.reference_dir(model), self.artifact_dir(model, fmt)
+        try:
+            manifest = sha256_file(art / "manifest.json")
+            if verify_files(art, read_manifest(art / "manifest.json") |
+                            {"manifest.json": manifest}):
+                return None  # the worker's own manifest does not match its files
+            return {"manifest.json": manifest,
+                    "reference": {n: sha256_file(ref / n) for n in REFERENCE_FILES}}
+        except (OSError, ManifestError):
+            return None
 
 
 def cacheable(result: dict) -> bool:

@@ -54,10 +54,9 @@ def test_incomplete_entries_are_not_hits(tmp_path):
     assert entry.put("mlp", "tflite", aborted)  # TF aborts again on the same inputs
     assert entry.get("mlp", "tflite") == aborted
     assert entry.get("mlp", "h5") is None
-    assert entry.put("mlp", "h5", {"status": "ok", "log": "/x"})
-    assert entry.get("mlp", "h5") is None  # an ok save without its reference is no hit
-    (entry.reference_dir("mlp") / "reference.json").write_text("{}")
-    assert entry.get("mlp", "h5") == {"status": "ok"}
+    assert not entry.put("mlp", "h5", {"status": "ok", "log": "/x"})  # no files: not kept
+    assert entry.get("mlp", "h5") is None
+    assert entry.rejected == []  # nothing was there to reject
 
 
 def tree(root):
