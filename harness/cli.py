@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as exc:  # e.g. an unreadable file named on the command line
-        print(f"harness: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. an unreadable file named on the command line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"harness: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, and the traceback kept for the report
         with tempfile.NamedTemporaryFile("w", prefix="harness-crash-", suffix=".txt",

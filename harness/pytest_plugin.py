@@ -137,7 +137,7 @@ class CompatState:
         from .results import read_rows
 
         for row in read_rows(run_dir / "cells.jsonl"):
-            self.rows[tuple(row.get(f) for f in Cell.__dataclass_fields__)] = row
+            self.rows[Cell.from_row(row).key()] = row
 
     def _run(self, run_dir: Path, cells: list[Cell], failed: Path) -> None:
         from .envs import default_cache_dir
@@ -156,7 +156,7 @@ class CompatState:
 
 
 def group_of(cell: Cell) -> str:
-    return cell.load_tf + ("" if cell.load_device == "cpu" else f"@{cell.load_device}")
+    return cell.load_env
 
 
 def item_name(cell: Cell) -> str:

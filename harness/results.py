@@ -66,14 +66,27 @@ class RunDir:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, results_dir: Path, run_id: str | None = None) -> RunDir:
+    def check_new(cls, results_dir: Path, run_id: str | None = None) -> RunDir:
+        """The run folder a new run would create, refused in one line where it cannot be
+        (before any environment is installed)."""
         results_dir = Path(results_dir)
-        if results_dir.exists() and not results_dir.is_dir():
-            raise RunError(f"--results-dir {results_dir} is a file, not a folder")
+        for parent in (results_dir, *results_dir.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise RunError(f"--results-dir {results_dir}: {parent} is a file, not a "
+                                   "folder")
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise RunError(f"--results-dir {results_dir}: {parent} is not writable")
+                break
         run = cls(results_dir / check_run_id(run_id or new_run_id()))
         if run.path.exists():
             raise RunError(f"{run.path} exists: finish it with `harness run --resume {run.path}`"
                            " or choose another --run-id")
+        return run
+
+    @classmethod
+    def create(cls, results_dir: Path, run_id: str | None = None) -> RunDir:
+        run = cls.check_new(results_dir, run_id)
         try:
             run.path.mkdir(parents=True)
         except OSError as exc:
@@ -115,6 +128,9 @@ class RunDir:
 
     def read(self) -> RunData:
         return read_run(self.path)
+
+    def rows(self) -> list[dict]:
+        return read_rows(self.cells_file)
 
 
 @dataclass

@@ -172,14 +172,9 @@ def test_gpu_cells_are_unsupported_where_the_engine_has_no_gpu(base_image, cache
     if reason is None:
         pytest.skip("this engine has an NVIDIA runtime: the unsupported path does not apply")
     env = DockerEnvironment(EnvSpec.parse("2.16", device="gpu"), cache_dir, python=SUITE)
-    env.create()
-    assert env.unavailable == reason
-    results = {}
-    execute.run_batch(env, "save", [{"id": "s0", "model": "mlp", "format": "savedmodel",
-                                     "artifact_dir": str(tmp_path / "a"),
-                                     "reference_dir": str(tmp_path)}], tmp_path / "work",
-                      on_result=lambda req, res: results.__setitem__(req["id"], res))
-    assert results["s0"]["status"] == "unsupported" and "NVIDIA" in results["s0"]["error"]
+    # the environment says why it cannot run, before anything is built
+    assert env.prepare() == reason and "NVIDIA" in reason
+    assert images.local_image(env.tag) is None
 
 
 def test_a_failed_build_names_the_step_and_its_last_lines(base_image, tmp_path):

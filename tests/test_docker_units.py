@@ -4,12 +4,11 @@ here."""
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 from harness.envs import BACKENDS
-from harness.envs.docker import UnsupportedWorker, constraints_for
+from harness.envs.docker import constraints_for
 from harness.images.build import Base, dockerfile
 from harness.images.container import as_returncode, mount_roots
 from harness.images.wheelhouse import pip_platforms, uv_platform, wheel_name_matches
@@ -72,17 +71,3 @@ def test_official_image_dockerfile_adds_only_the_variant():
     assert "pip install" not in dockerfile(base)
     assert 'pip install --no-cache-dir "tf-keras==2.16.*"' in dockerfile(base,
                                                                          ["tf-keras==2.16.*"])
-
-
-def test_an_environment_that_cannot_run_answers_every_cell_unsupported(tmp_path):
-    out = tmp_path / "work"
-    out.mkdir()
-    batch = tmp_path / "batch.json"
-    batch.write_text(json.dumps({"phase": "load", "out_dir": str(out),
-                                 "requests": [{"id": "l0000"}, {"id": "l0001"}]}))
-    handle = UnsupportedWorker(batch, "no GPU: no NVIDIA runtime")
-    assert handle.poll() == 0 and handle.wait(1) == 0
-    for rid in ("l0000", "l0001"):
-        result = json.loads((out / f"{rid}.json").read_text())
-        assert result["status"] == "unsupported" and "NVIDIA" in result["error"]
-        assert (out / f"{rid}.start").exists()

@@ -10,31 +10,36 @@ import pytest
 from harness import __version__
 from harness.envs.uv import uv_error_line
 from harness.report import terminal_table
-from harness.results import RunDir, read_rows
+from harness.results import RunDir, RunError, read_rows
 
 
 def test_create_refuses_an_existing_run(tmp_path):
     run = RunDir.create(tmp_path / "results", "r1")
     assert run.path == tmp_path / "results" / "r1" and run.path.is_dir()
     assert run.rows() == []
-    with pytest.raises(FileExistsError):
+    with pytest.raises(RunError, match="exists: finish it with `harness run --resume"):
         RunDir.create(tmp_path / "results", "r1")
+
+
+CELL = {"save_tf": "2.12", "save_device": "cpu", "load_tf": "2.16", "load_device": "cpu",
+        "format": "h5", "loader": "h5py.File"}
 
 
 def test_append_writes_one_flushed_line_per_row(tmp_path):
     run = RunDir.create(tmp_path, "r")
-    rows = [{"model": "mlp", "error": "two\nlines"}, {"model": "cnn", "max_ulp": np.float32(3)}]
+    rows = [CELL | {"model": "mlp", "status": "load-error", "error": "two\nlines"},
+            CELL | {"model": "cnn", "status": "pass", "max_ulp": np.float32(3)}]
     for i, row in enumerate(rows, 1):
         run.append(row)
         assert len(run.cells_file.read_text().splitlines()) == i  # on disk right away
     assert run.cells_file.read_text().endswith("\n")
-    assert run.rows() == [{"model": "mlp", "error": "two\nlines"}, {"model": "cnn", "max_ulp": 3.0}]
+    assert run.rows() == [rows[0], rows[1] | {"max_ulp": 3.0}]
 
 
 def test_truncated_last_line_is_skipped(tmp_path):
     run = RunDir.create(tmp_path, "r")
-    run.append({"model": "mlp", "status": "pass"})
-    run.append({"model": "cnn", "status": "mismatch"})
+    run.append(CELL | {"model": "mlp", "status": "pass"})
+    run.append(CELL | {"model": "cnn", "status": "mismatch"})
     with open(run.cells_file, "a") as f:
         f.write('{"model": "rnn", "sta')  # the host died mid-write
     assert [r["model"] for r in read_rows(run.cells_file)] == ["mlp", "cnn"]

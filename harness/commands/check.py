@@ -28,8 +28,10 @@ def _cell_line(c: dict) -> str:
 def main(args) -> int:
     from ..expectations import check_cells, draft_entries, load, to_toml, unused
     from ..reports.run_view import RunView, error_summary
+    from ..results import read_run
 
     exps = load(args.expectations)
+    data = read_run(args.run)  # one line and exit 2 where the run cannot be read
     view = RunView(args.run)
     cells = view.cells
     verdicts = check_cells(cells, exps)
@@ -62,4 +64,27 @@ def main(args) -> int:
     if fixed:
         print(f"\n# Cells now pass: narrow or remove entries {', '.join(f'#{i}' for i in fixed)} "
               f"of {args.expectations}.")
-    return 1 if bad else 0
+    return 1 if (bad or not _complete(data)) else 0
+
+
+def _complete(data) -> bool:
+    """A run that lacks planned cells (or holds lines that are no row) is never green: the
+    cells it does not have could be anything."""
+    if data.planned is None:
+        print(f"INCOMPLETE       {data.path}: run.json records no plan, so missing cells "
+              "cannot be counted")
+        return False
+    if not data.planned:
+        return True
+    problem = data.completeness()
+    if problem is None:
+        return True
+    print(f"INCOMPLETE       {problem}")
+    for cell in data.missing[:MAX_LISTED]:
+        print(f"MISSING          {_cell_line(cell.as_dict())}")
+    if len(data.missing) > MAX_LISTED:
+        print(f"MISSING          ... and {len(data.missing) - MAX_LISTED} more")
+    return False
+
+
+MAX_LISTED = 20

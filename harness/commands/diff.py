@@ -19,19 +19,24 @@ def _key_text(key: tuple) -> str:
 
 
 def status_changes(cells_a: list[dict], cells_b: list[dict]):
-    from ..reports.run_view import KEY
+    from ..plan import Cell
 
-    a = {tuple(c[k] for k in KEY): c for c in cells_a}
-    b = {tuple(c[k] for k in KEY): c for c in cells_b}
+    a = {Cell.from_row(c).key(): c for c in cells_a}
+    b = {Cell.from_row(c).key(): c for c in cells_b}
     changed = [(k, a[k], b[k]) for k in a if k in b and a[k]["status"] != b[k]["status"]]
     return changed, [k for k in a if k not in b], [k for k in b if k not in a]
 
 
 def main(args) -> int:
     from ..reports.run_view import RunView, error_summary
+    from ..results import read_run
 
+    data = {p: read_run(p) for p in (args.run_a, args.run_b)}
     view_a, view_b = RunView(args.run_a), RunView(args.run_b)
     changed, only_a, only_b = status_changes(view_a.cells, view_b.cells)
+    for path, d in data.items():
+        if d.completeness():
+            print(f"note: {path}: {d.completeness()}")
     for key, ca, cb in changed:
         line = f"{_key_text(key)}: {ca['status']} -> {cb['status']}"
         why = error_summary(cb)

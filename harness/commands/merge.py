@@ -9,35 +9,34 @@ from pathlib import Path
 
 from ..errors import UserError
 
-KEY_FIELDS = ("save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader")
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("merge", help="join shards (harness run --shard K/N) into one run")
     p.add_argument("runs", nargs="+", type=Path, help="run folders (results/<run-id>)")
     p.add_argument("--out", type=Path, required=True, help="the merged run folder to create")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="write the merged run even when planned cells are in no shard "
+                        "(it then stays incomplete: `harness check` is not green on it)")
 
 
 def _read(run: Path) -> tuple[dict, list[dict]]:
-    from ..results import read_rows
+    from ..results import read_run
 
-    info_file = run / "run.json"
-    if not info_file.is_file():
-        raise UserError(f"{run} is not a run folder (no run.json)")
-    try:
-        info = json.loads(info_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{info_file} is not valid JSON: {exc}") from None
-    return info, read_rows(run / "cells.jsonl")
+    data = read_run(run)
+    if data.bad_lines:
+        print(f"harness: warning: {run}: {data.bad_lines} line(s) of cells.jsonl are not cell "
+              "rows and were left out", file=sys.stderr)
+    return data.info, data.rows
 
 
 def _definition(info: dict) -> dict | None:
     return (info.get("matrix") or {}).get("definition")
 
 
-def merge(runs: list[Path], out: Path) -> dict:
+def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
     """Write the merged run; return a summary (rows, duplicates, missing)."""
     from ..matrix import Matrix
+    from ..plan import Cell
     from ..results import RunDir
 
     if out.exists() and any(out.iterdir()):
@@ -50,7 +49,7 @@ def merge(runs: list[Path], out: Path) -> dict:
                             "one matrix")
         infos.append(info)
         for r in run_rows:
-            key = tuple(r.get(f) for f in KEY_FIELDS)
+            key = Cell.from_row(r).key()
             if key in seen:
                 duplicates += 1
                 continue
@@ -60,6 +59,10 @@ def merge(runs: list[Path], out: Path) -> dict:
     if _definition(infos[0]):
         planned = {c.key() for c in Matrix.from_dict(_definition(infos[0])).cells()}
     missing = len(planned - seen) if planned is not None else None
+    if missing and not allow_missing:
+        raise UserError(f"{missing} of {len(planned)} planned cells are in no run given (a shard "
+                        "missing or unfinished?); finish it with `harness run --resume`, or "
+                        "merge anyway with --allow-missing")
     first = infos[0]
     merged = dict(first)
     merged["run_id"] = out.name
@@ -88,11 +91,12 @@ def merge(runs: list[Path], out: Path) -> dict:
 
 
 def main(args) -> int:
-    summary = merge(args.runs, args.out)
+    summary = merge(args.runs, args.out, allow_missing=args.allow_missing)
     print(f"merged {len(args.runs)} run(s): {summary['rows']} cells into {args.out}"
           + (f"; {summary['duplicates']} duplicate row(s) dropped" if summary["duplicates"]
              else ""))
     if summary["missing"]:
         print(f"harness: warning: {summary['missing']} planned cell(s) are in no shard "
-              "(a shard did not finish?)", file=sys.stderr)
+              "(a shard did not finish?); the merged run is incomplete", file=sys.stderr)
+        return 1
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -137,15 +138,36 @@ def main(args) -> int:
     from ..runner import Progress, Run
 
     run = Run(build_options(args), Progress())
+    # SIGTERM (a CI job cancelled, `kill`) and SIGHUP (the terminal closed) stop a run as
+    # Ctrl-C does: workers killed, finished cells kept, the resume command printed.
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         run_dir = run.execute()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         execute.kill_all()
-        where = (f"; finished cells are in {run.run.cells_file}; finish with "
-                 f"`harness run --resume {run.run.path}`" if run.run else "")
-        print(f"harness: interrupted after {run.done} cells{where}", file=sys.stderr)
+        why = f" by {exc.args[0]}" if exc.args else ""
+        print(f"harness: interrupted{why} after {run.done} cells{_resume_hint(run)}",
+              file=sys.stderr)
         return 130
+    except (execute.HostIOError, OSError) as exc:  # disk full, folder gone: the run's error
+        execute.kill_all()
+        text = exc if isinstance(exc, execute.HostIOError) else \
+            f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": ")
+        print(f"harness: error: {text}; the run stopped after {run.done} cells"
+              f"{_resume_hint(run)}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        run.progress.close()
     if not args.quiet and not args.save_only:
         print(terminal_table(run_dir.path))
     print(f"\nresults: {run_dir.path}")
     return 0
+
+
+def _resume_hint(run) -> str:
+    if run.run is None:
+        return ""
+    return (f"; finished cells are in {run.run.cells_file}; finish with "
+            f"`harness run --resume {run.run.path}`")

@@ -26,6 +26,7 @@ class EnvError(HarnessError, RuntimeError):
 
 class Environment:
     backend = "base"
+    worker_is_child = True  # the worker is a child process of the host (not a container)
 
     def __init__(self, spec: EnvSpec, cache_dir: Path, *, as_of: str | None = None,
                  python: str | None = None):
@@ -70,6 +71,25 @@ class Environment:
     def check(self) -> None:
         """Fail in one line, before anything is installed, where the spec cannot work."""
 
+    def prepare(self, progress=None) -> str | None:
+        """Create (or reuse) the environment; return why its cells cannot run on this host
+        (None when they can).  A GPU environment on a host without a GPU is never installed,
+        and never quietly runs on the CPU: its cells are `unsupported` with this reason."""
+        if self.spec.device == "gpu":
+            reason = self.gpu_absent_reason()
+            if reason:
+                return reason
+        self.create(progress=progress)
+        return self.gpu_unusable_reason() if self.spec.device == "gpu" else None
+
+    def gpu_absent_reason(self) -> str | None:
+        """Before installing: why this host cannot run a GPU cell (e.g. no driver)."""
+        return gpu_absent_reason()
+
+    def gpu_unusable_reason(self) -> str | None:
+        """After creating: why TF in this environment still sees no GPU."""
+        return None
+
     def create(self, progress=None) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -105,3 +125,18 @@ class Environment:
 
 def write_json(path: Path, data: dict) -> None:
     write_json_atomic(path, data, sort_keys=True, default=None)
+
+
+def gpu_absent_reason() -> str | None:
+    """Why this host cannot run a GPU cell, or None when it has a GPU driver."""
+    import shutil
+
+    from .. import procs
+
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "no GPU on this host (nvidia-smi not found)"
+    out = procs.run([smi, "-L"], timeout=60)
+    if out.returncode or "GPU" not in out.stdout:
+        return f"no GPU on this host (nvidia-smi -L: {(out.stderr or out.stdout).strip()[:200]})"
+    return None

@@ -126,11 +126,11 @@ def gpu_unavailable_reason() -> str | None:
 
 class DockerEnvironment(Environment):
     backend = "docker"
+    worker_is_child = False  # a container: the engine, not the host, is its parent
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._base: Base | None = None
-        self.unavailable: str | None = None  # a reason: every cell is `unsupported`
         self._optional: dict[str, str] | None = None  # converter group -> status, at build
         self.build_seconds: float | None = None
 
@@ -175,16 +175,11 @@ class DockerEnvironment(Environment):
             raise EnvError(f"TF {self.spec.label} gpu: tensorflow[and-cuda] exists from TF 2.14; "
                            "use --python tensorflow for the official -gpu image")
 
+    def gpu_absent_reason(self) -> str | None:
+        return gpu_unavailable_reason()
+
     def create(self, progress=None) -> dict:
         self.check()
-        if self.spec.device == "gpu":
-            self.unavailable = gpu_unavailable_reason()
-            if self.unavailable:
-                if progress:
-                    progress(f"{self.spec.label} gpu: {self.unavailable}; its cells are "
-                             "`unsupported`")
-                self.info = {}
-                return self.info
         with self.lock():
             image = images.local_image(self.tag)
             wanted = json.dumps(self.requested(), sort_keys=True)
@@ -314,8 +309,6 @@ class DockerEnvironment(Environment):
         return env | self.worker_env()
 
     def start_worker(self, batch_file: Path, log: Path):
-        if self.unavailable:
-            return UnsupportedWorker(batch_file, self.unavailable)
         from ..images.container import start_container
 
         batch = json.loads(Path(batch_file).read_text())
@@ -343,29 +336,3 @@ def read_file(image_id: str, path: str) -> bytes:
             return tar.extractfile(tar.getmembers()[0]).read()
     finally:
         container.remove(force=True)
-
-
-class UnsupportedWorker:
-    """Answers every request of a batch `unsupported` (an environment that cannot run here,
-    e.g. GPU cells on a host without a GPU), through the worker's own file protocol."""
-
-    returncode = 0
-
-    def __init__(self, batch_file: Path, reason: str):
-        batch = json.loads(Path(batch_file).read_text())
-        out = Path(batch["out_dir"])
-        for req in batch["requests"]:
-            (out / f"{req['id']}.start").write_text("0")
-            write_json(out / f"{req['id']}.json", {"id": req["id"], "status": "unsupported",
-                                                    "error_type": "EnvironmentUnavailable",
-                                                    "error": reason, "seconds": 0.0})
-
-    def poll(self) -> int:
-        return 0
-
-    def wait(self, timeout: float | None = None) -> int:
-        return 0
-
-    def kill(self) -> None:
-        pass
-

@@ -156,6 +156,23 @@ class UvEnvironment(Environment):
             shutil.rmtree(self.path, ignore_errors=True)
         return existed
 
+    def gpu_unusable_reason(self) -> str | None:
+        """Ask TF inside the environment whether it sees a GPU (a driver is not enough: the
+        CUDA wheels must match it)."""
+        from .. import procs
+
+        probe = ("import tensorflow as tf; "
+                 "print('GPUS', len(tf.config.list_physical_devices('GPU')))")
+        out = procs.run([str(self.interpreter), "-I", "-c", probe], env=self.worker_env(),
+                        timeout=300)
+        found = [ln for ln in out.stdout.splitlines() if ln.startswith("GPUS ")]
+        if out.returncode or not found:
+            return f"cannot ask TF {self.spec.label} for GPUs: {out.stderr.strip()[-300:]}"
+        if found[-1].split()[1] == "0":
+            return (f"TF {self.info.get('tf') or self.spec.label} sees no GPU here "
+                    "(tf.config.list_physical_devices('GPU') is empty)")
+        return None
+
     def worker_command(self, batch_file: Path) -> list[str]:
         from .base import WORKER_MAIN
 

@@ -1,0 +1,142 @@
+"""One cell's row, decided in one place.
+
+`build_row` turns what happened to a cell (its save outcome, its load outcome or the reason its
+load environment cannot run here) into the row cells.jsonl stores: the status mapping, the
+comparison (harness.judge), timing, versions, environment identities.  Zoo cells, fixtures and
+migrations all go through it.  It writes nothing; it reads only the arrays it judges.
+
+Rows may be published, so no machine path survives in them: the folders of environments, the
+run, the cache, temporary folders and the home folder become `<env 2.16>`, `<run>`, `<cache>`,
+`<tmp>` and `~` (`scrub_paths`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from .judge import judge
+from .plan import Cell
+from .results import COLUMNS
+from .vocab import Status
+from .worker import outcomes
+
+VERSION_KEYS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
+
+
+@dataclass(frozen=True)
+class Side:
+    """What a row records of the environment on one side of a cell."""
+
+    name: str
+    versions: dict = field(default_factory=dict)
+    identity: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, env) -> Side:
+        return cls(name, {k: env.info[k] for k in VERSION_KEYS if env.info.get(k) is not None},
+                   env.identity())
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What became of a cell's load: the worker's result and where its arrays are."""
+
+    result: dict
+    arrays: Path | None = None  # <id>.npz of an `ok` load
+    reference_dir: Path | None = None
+
+
+def saved_fields(saved: dict) -> dict | None:
+    """The row fields of a cell whose artifact does not exist (None when it does): a save that
+    is unsupported stays unsupported; any other failure is the cell's `save-error`."""
+    status = saved.get("status", outcomes.CRASH)
+    if status == outcomes.OK:
+        return None
+    if status == outcomes.UNSUPPORTED:
+        return {"status": Status.UNSUPPORTED, "error_type": saved.get("error_type"),
+                "error": saved.get("error")}
+    prefix = "" if status == outcomes.SAVE_ERROR else f"the save {status}ed: "
+    if status == outcomes.ERROR:
+        prefix = "save worker: "
+    return {"status": Status.SAVE_ERROR, "error_type": saved.get("error_type"),
+            "error": prefix + str(saved.get("error") or "")}
+
+
+def loaded_fields(cell: Cell, saved: dict, load: LoadOutcome,
+                  tolerance_for_dtype: Callable[[str, str], tuple | None] | None) -> dict:
+    result = load.result
+    status = result.get("status")
+    if status == outcomes.OK:
+        try:
+            return judge(result | {"loader": cell.loader}, load.arrays, load.reference_dir,
+                         saved.get("manifest") or {},
+                         tolerance_for_dtype=(partial(tolerance_for_dtype, cell.format)
+                                              if tolerance_for_dtype else None))
+        except Exception as exc:  # a comparison that fails must not lose the run
+            return {"status": Status.CRASH, "error_type": type(exc).__name__,
+                    "error": f"comparison failed: {exc}"}
+    if status == outcomes.ERROR:  # the worker failed outside the loader
+        return {"status": Status.LOAD_ERROR, "error_type": result.get("error_type"),
+                "error": "load worker: " + str(result.get("error"))}
+    try:
+        mapped = Status(status)
+    except ValueError:
+        return {"status": Status.CRASH, "error_type": "BadWorkerResult",
+                "error": f"the worker answered status {status!r}"}
+    return {"status": mapped, "error_type": result.get("error_type"),
+            "error": result.get("error")}
+
+
+def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
+              load: LoadOutcome | None = None, unavailable: str | None = None,
+              tolerance_for_dtype: Callable[[str, str], tuple | None] | None = None,
+              paths: Mapping[str, str] | None = None) -> dict:
+    """The row of one cell.  Exactly one of: the save failed (`saved`'s status is not ok), the
+    load environment cannot run here (`unavailable`), or `load` says what the loader did."""
+    fields = saved_fields(saved)
+    if fields is None and unavailable:
+        fields = {"status": Status.UNSUPPORTED, "error_type": "NoDevice", "error": unavailable}
+    if fields is None:
+        if load is None:
+            raise ValueError(f"cell {cell} was saved and has no load outcome")
+        fields = loaded_fields(cell, saved, load, tolerance_for_dtype)
+        fields["seconds"] = load.result.get("seconds")
+        fields["log"] = load.result.get("log")
+    row = dict.fromkeys(COLUMNS) | cell.as_dict() | {
+        "on_disk_format": saved.get("on_disk_format"),
+        "save_versions": save_side.versions, "load_versions": load_side.versions,
+        "save_env": save_side.identity, "load_env": load_side.identity,
+    } | fields
+    row["status"] = str(row["status"])
+    for key in ("error", "log"):
+        if isinstance(row.get(key), str):
+            row[key] = scrub_paths(row[key], paths or {})
+    return json.loads(json.dumps(row, default=str))
+
+
+def machine_paths(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Folders of this machine -> the placeholder a published row shows instead."""
+    out = dict(extra or {})
+    out.setdefault(tempfile.gettempdir(), "<tmp>")
+    home = os.path.expanduser("~")
+    if home not in ("/", "~"):
+        out.setdefault(home, "~")
+    return out
+
+
+def scrub_paths(text: str, paths: Mapping[str, str]) -> str:
+    """Replace each known folder (longest first, so an environment inside the cache is named
+    as the environment) with its placeholder, where it starts a path."""
+    for folder in sorted(paths, key=len, reverse=True):
+        if not folder or folder == "/":
+            continue
+        pattern = re.escape(str(folder).rstrip("/")) + r"(?=/|\b|$)"
+        text = re.sub(pattern, paths[folder].replace("\\", r"\\"), text)
+    return text

@@ -1,0 +1,245 @@
+"""The host's orchestration without TensorFlow: phases, status mapping, crash, timeout, garbage
+results, disk full, resume, shards, signals and incomplete runs, driven by a stdlib-only stub
+worker that speaks the worker's file protocol (tests/stub_worker.py).  Seconds, not minutes:
+these run in the fast suite (`pytest -m "not tf"`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import stub_backend
+
+from harness.cli import main as cli
+from harness.execute import HostIOError
+from harness.matrix import Matrix
+from harness.plan import Cell
+from harness.results import read_run
+from harness.runner import Run, RunOptions
+from harness.vocab import FORMAT_LOADERS
+
+H5 = len(FORMAT_LOADERS["h5"])
+SM = len(FORMAT_LOADERS["savedmodel"])
+
+
+@pytest.fixture(autouse=True)
+def stub(monkeypatch, tmp_path):
+    stub_backend.register()
+    script = tmp_path / "stub-script.json"
+    script.write_text("{}")
+    monkeypatch.setenv("HARNESS_STUB_SCRIPT", str(script))
+
+    def set_actions(actions: dict) -> None:
+        script.write_text(json.dumps(actions))
+
+    return set_actions
+
+
+def run(tmp_path, run_id="r", **kw) -> Path:
+    opts = dict(backend="stub", save=["2.12"], load=["2.16"], models=["mlp"],
+                formats=["h5", "savedmodel"], results_dir=tmp_path / "results", run_id=run_id,
+                cache_dir=tmp_path / "cache", jobs=2, cell_timeout=30)
+    return Run(RunOptions(**(opts | kw))).execute().path
+
+
+def statuses(path: Path) -> dict[tuple[str, str], str]:
+    return {(r["format"], r["loader"]): r["status"] for r in read_run(path).rows}
+
+
+def test_every_outcome_maps_to_its_status(tmp_path, stub):
+    stub({"load:mlp/h5/keras.models.load_model": "load-error",
+          "load:mlp/h5/h5py.File": "unsupported",
+          "load:mlp/h5/keras.models.load_model[compile=False]": "mismatch",
+          "save:mlp/savedmodel": "save-error"})
+    path = run(tmp_path)
+    got = statuses(path)
+    assert got[("h5", "keras.models.load_model")] == "load-error"
+    assert got[("h5", "h5py.File")] == "unsupported"
+    assert got[("h5", "keras.models.load_model[compile=False]")] == "mismatch"
+    assert got[("h5", "keras.models.load_model[custom_objects]")] == "pass"
+    assert {got[("savedmodel", ld)] for ld in FORMAT_LOADERS["savedmodel"]} == {"save-error"}
+    data = read_run(path)
+    assert len(data.rows) == H5 + SM and data.missing == [] and data.completeness() is None
+    row = next(r for r in data.rows if r["status"] == "mismatch")
+    assert row["max_abs_diff"] == pytest.approx(1.0) and "predictions" in row["error"]
+
+
+def test_crash_and_timeout_cost_one_cell_each(tmp_path, stub):
+    stub({"load:mlp/h5/keras.models.load_model": "abort",
+          "load:mlp/h5/h5py.File": "hang"})
+    path = run(tmp_path, cell_timeout=2)
+    got = statuses(path)
+    assert got[("h5", "keras.models.load_model")] == "crash"
+    assert got[("h5", "h5py.File")] == "timeout"
+    others = [s for k, s in got.items() if k not in {("h5", "keras.models.load_model"),
+                                                    ("h5", "h5py.File")}]
+    assert others and set(others) == {"pass"}  # fresh workers finished the rest
+    crash = next(r for r in read_run(path).rows if r["status"] == "crash")
+    assert "SIGABRT" in crash["error"]
+
+
+def test_a_save_that_crashes_makes_its_load_cells_save_errors(tmp_path, stub):
+    stub({"save:mlp/h5": "abort"})
+    got = statuses(run(tmp_path))
+    assert {got[("h5", ld)] for ld in FORMAT_LOADERS["h5"]} == {"save-error"}
+    assert {got[("savedmodel", ld)] for ld in FORMAT_LOADERS["savedmodel"]} == {"pass"}
+
+
+@pytest.mark.parametrize("action", ["garbage", "not-object"])
+def test_an_unreadable_worker_result_is_that_cells_crash(tmp_path, stub, action):
+    stub({"load:mlp/h5/h5py.File": action})
+    path = run(tmp_path)
+    row = next(r for r in read_run(path).rows if r["loader"] == "h5py.File")
+    assert row["status"] == "crash" and row["error_type"] == "BadWorkerResult"
+    assert len(read_run(path).rows) == H5 + SM
+
+
+def test_disk_full_stops_the_run_instead_of_blaming_a_cell(tmp_path, stub):
+    stub({"load:mlp/savedmodel/tf.saved_model.load": "enospc"})
+    with pytest.raises(HostIOError, match="No space left"):
+        run(tmp_path, jobs=1)
+    data = read_run(tmp_path / "results" / "r")
+    assert all(r["status"] != "crash" for r in data.rows)
+    assert data.missing  # left for --resume, not recorded as a crash
+
+
+def test_disk_full_on_the_command_line_says_how_to_resume(tmp_path, stub, capsys):
+    stub({"load:mlp/savedmodel/tf.saved_model.load": "enospc"})
+    rc = cli(["run", "--backend", "stub", "--save", "2.12", "--load", "2.16", "--models", "mlp",
+              "--formats", "h5,savedmodel", "--results-dir", str(tmp_path), "--run-id", "r",
+              "--cache-dir", str(tmp_path / "cache"), "-j", "1", "--quiet"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("harness:")]
+    assert rc == 2 and len(err) == 1, err  # progress lines aside, one line says it all
+    assert err[0].startswith("harness: error:") and "No space left on device" in err[0]
+    assert f"--resume {tmp_path / 'r'}" in err[0]
+
+
+def test_resume_runs_only_the_missing_cells_and_reads_no_garbage(tmp_path, stub):
+    path = run(tmp_path)
+    cells = path / "cells.jsonl"
+    lines = cells.read_text().splitlines()
+    # keep 3 rows, add a line that is JSON but no object, one that is cut, one row of no cell
+    cells.write_text("\n".join(lines[:3] + ["[1, 2]", '{"save_tf": "2.12", "sta',
+                                            json.dumps({"status": "pass"})]) + "\n")
+    data = read_run(path)
+    assert len(data.rows) == 3 and data.bad_lines == 3 and len(data.missing) == H5 + SM - 3
+    Run(RunOptions(backend="stub", resume=path, cache_dir=tmp_path / "cache")).execute()
+    data = read_run(path)
+    assert len(data.rows) == H5 + SM and data.missing == []
+    assert {r["status"] for r in data.rows} == {"pass"}
+
+
+def test_readers_survive_rows_that_are_not_objects(tmp_path, capsys):
+    path = run(tmp_path)
+    with open(path / "cells.jsonl", "a") as f:
+        f.write("[1, 2]\n42\n\"text\"\nnull\n")
+    for args in (["show", str(path)], ["report", str(path), "--out", str(tmp_path / "rep")],
+                 ["diff", str(path), str(path)], ["check", str(path)],
+                 ["merge", str(path), "--out", str(tmp_path / "m")]):
+        rc = cli(args)
+        out = capsys.readouterr()
+        assert "internal error" not in out.err, (args, out.err)
+        assert rc in (0, 1), (args, rc, out.err)
+
+
+def test_check_is_never_green_on_an_incomplete_run(tmp_path, capsys):
+    path = run(tmp_path)
+    exps = tmp_path / "none.toml"
+    exps.write_text("")
+    assert cli(["check", str(path), "--expectations", str(exps)]) == 0
+    cells = path / "cells.jsonl"
+    lines = cells.read_text().splitlines()
+    cells.write_text("\n".join(lines[:4]) + "\n")
+    capsys.readouterr()
+    assert cli(["check", str(path), "--expectations", str(exps)]) == 1
+    out = capsys.readouterr().out
+    assert f"{H5 + SM - 4} of {H5 + SM} planned cells are missing" in out
+    assert out.count("MISSING") == H5 + SM - 4
+    cells.write_text("")
+    assert cli(["check", str(path), "--expectations", str(exps)]) == 1
+    cells.unlink()
+    assert cli(["check", str(path), "--expectations", str(exps)]) == 1
+
+
+def test_shards_merge_into_the_whole_plan_and_a_lost_shard_is_not_green(tmp_path, capsys):
+    matrix = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
+                    formats=["h5", "savedmodel"])
+    runs = [run(tmp_path, run_id=f"s{k}", matrix=matrix, shard=(k, 2)) for k in (1, 2)]
+    shard_rows = [read_run(r).rows for r in runs]
+    assert len(shard_rows[0]) + len(shard_rows[1]) == len(matrix.cells())
+    assert cli(["merge", *map(str, runs), "--out", str(tmp_path / "all")]) == 0
+    assert len(read_run(tmp_path / "all").rows) == len(matrix.cells())
+    capsys.readouterr()
+    assert cli(["merge", str(runs[0]), "--out", str(tmp_path / "half")]) == 2
+    assert "planned cells are in no run given" in capsys.readouterr().err
+    assert cli(["merge", str(runs[0]), "--out", str(tmp_path / "half2"),
+                "--allow-missing"]) == 1
+    assert cli(["check", str(tmp_path / "half2")]) == 1
+
+
+def test_gpu_cells_are_unsupported_without_starting_a_worker(tmp_path):
+    path = run(tmp_path, load_devices=["gpu"], formats=["h5"])
+    rows = read_run(path).rows
+    assert {r["status"] for r in rows} == {"unsupported"}
+    assert {r["error_type"] for r in rows} == {"NoDevice"}
+    assert not list((path / "work").glob("load-*"))
+
+
+def test_rows_carry_no_machine_paths(tmp_path, stub):
+    stub({"load:mlp/h5/h5py.File": "abort"})
+    path = run(tmp_path)
+    text = (path / "cells.jsonl").read_text()
+    assert str(tmp_path) not in text and "<run>/work/" in text
+
+
+def test_same_cells_same_rows_whatever_the_order(tmp_path):
+    one = run(tmp_path, run_id="a", jobs=1)
+    two = run(tmp_path, run_id="b", jobs=2, batch_size=2)
+    assert statuses(one) == statuses(two)
+    assert {Cell.from_row(r) for r in read_run(one).rows} == \
+        {Cell.from_row(r) for r in read_run(two).rows}
+
+
+def _harness(tmp_path, *args) -> subprocess.Popen:
+    env = dict(os.environ, HARNESS_STUB_DELAY="0.5")
+    return subprocess.Popen([sys.executable, str(Path(stub_backend.__file__)), "run",
+                             "--backend", "stub", *args, "--results-dir", str(tmp_path),
+                             "--run-id", "r", "--cache-dir", str(tmp_path / "cache"), "-j", "1",
+                             "--quiet"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _workers_of(path: Path) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(path).encode() in cmdline.read_bytes() and b"stub_worker" in \
+                    cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_stops_workers_keeps_cells_and_names_the_resume(tmp_path, sig):
+    proc = _harness(tmp_path, "--save", "2.12", "--load", "2.16", "--models", "mlp",
+                    "--formats", "h5,savedmodel")
+    cells = tmp_path / "r" / "cells.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (cells.exists() and cells.read_text().strip()):
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"harness run --resume {tmp_path / 'r'}" in err
+    time.sleep(0.5)
+    assert _workers_of(tmp_path) == []
+    data = read_run(tmp_path / "r")
+    assert data.rows and data.missing and all(r["status"] == "pass" for r in data.rows)
