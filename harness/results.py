@@ -198,7 +198,14 @@ def planned_cells(info: dict) -> list[Cell] | None:
     from .matrix import Matrix
 
     m = info.get("matrix")
-    if not isinstance(m, dict) or not isinstance(m.get("definition"), dict):
+    if not isinstance(m, dict):
+        return None
+    if isinstance(m.get("cell_keys"), list):  # an explicit plan (fixtures, try)
+        try:
+            return [Cell(*k) for k in m["cell_keys"]]
+        except TypeError as exc:
+            raise RunError(f"run.json's cell_keys cannot be read back ({exc})") from None
+    if not isinstance(m.get("definition"), dict):
         return None
     try:
         cells = Matrix.from_dict(m["definition"]).cells()

@@ -30,7 +30,7 @@ from .save_cache import SaveCache, place
 from .specs import EnvSpec
 from .worker import outcomes
 
-__all__ = ["Run", "RunOptions", "RunError", "Progress"]
+__all__ = ["Presaved", "Run", "RunOptions", "RunError", "Progress"]
 
 
 @dataclass
@@ -62,6 +62,8 @@ class RunOptions:
     save_only: bool = False  # fill the save cache, load nothing (e.g. before shards)
     unsafe: bool = False  # let Keras loaders deserialize code (Lambda layers)
     memory_limit_mb: int | None = None  # per worker process
+    cells: list[Cell] | None = None  # an explicit plan (fixtures, try): no matrix expansion
+    presaved: list[Presaved] = field(default_factory=list)  # artifacts not saved by this run
 
 
 def _now() -> str:
@@ -69,6 +71,44 @@ def _now() -> str:
 
 
 SaveKey = tuple[EnvSpec, str, str]  # (save environment, model, format)
+
+
+@dataclass(frozen=True)
+class Presaved:
+    """An artifact this run did not save (a fixture, a user's file): its cells go straight to
+    loading.  `reference_dir` holds reference.json/.npz in the worker's layout; `versions` and
+    `identity` are what rows record of the producer side."""
+
+    save_tf: str  # the producer's version label: the cells' save_tf
+    model: str  # the fixture's name: the cells' model
+    format: str
+    artifact_dir: Path
+    reference_dir: Path
+    manifest: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    identity: dict = field(default_factory=dict)
+    tolerance: tuple[float, float] | None = None  # replaces the per-dtype/format ones
+    on_disk_format: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.save_tf, self.model, self.format)
+
+    def to_json(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return d | {"artifact_dir": str(self.artifact_dir),
+                    "reference_dir": str(self.reference_dir),
+                    "tolerance": list(self.tolerance) if self.tolerance else None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Presaved:
+        return cls(**(d | {"artifact_dir": Path(d["artifact_dir"]),
+                           "reference_dir": Path(d["reference_dir"]),
+                           "tolerance": tuple(d["tolerance"]) if d.get("tolerance") else None}))
+
+    def saved(self) -> dict:
+        return {"status": outcomes.OK, "manifest": self.manifest,
+                "on_disk_format": self.on_disk_format or self.manifest.get("on_disk_format")}
 
 
 class Run:
@@ -79,7 +119,8 @@ class Run:
         self.matrix, self.shard = self._matrix()
         if opts.as_of:
             self.matrix.as_of = opts.as_of
-        planned = self.matrix.cells()
+        self.presaved = {p.key: p for p in opts.presaved}
+        planned = list(opts.cells) if opts.cells is not None else self.matrix.cells()
         if self.shard:
             planned = shard_cells(planned, *self.shard)
         if opts.only is not None:
@@ -88,7 +129,7 @@ class Run:
         done = self.previous.present if self.previous else set()
         self.cells = [c for c in planned if c.key() not in done]
         backend = get_backend(opts.backend)
-        specs = dict.fromkeys([self.save_spec(c) for c in self.cells]
+        specs = dict.fromkeys([self.save_spec(c) for c in self.cells if not self._presaved(c)]
                               + [self.load_spec(c) for c in self.cells])
         self.envs = {s: backend(s, opts.cache_dir, as_of=self.matrix.as_of, python=opts.python)
                      for s in specs}
@@ -103,18 +144,30 @@ class Run:
         self.stop = threading.Event()  # set on Ctrl-C / SIGTERM: no more rows, no more workers
 
     def _matrix(self) -> tuple[Matrix, tuple[int, int] | None]:
-        if not self.previous:
-            return self.opts.matrix or from_flags(
-                self.opts.save, self.opts.load, self.opts.models, self.opts.formats,
-                self.opts.loaders, self.opts.devices, self.opts.save_devices,
-                self.opts.load_devices), self.opts.shard
+        if self.previous:
+            return self._resumed_matrix()
+        if self.opts.cells is not None and self.opts.matrix is None:
+            return _matrix_of(self.opts.cells), None
+        return self.opts.matrix or from_flags(
+            self.opts.save, self.opts.load, self.opts.models, self.opts.formats,
+            self.opts.loaders, self.opts.devices, self.opts.save_devices,
+            self.opts.load_devices), self.opts.shard
+
+    def _resumed_matrix(self) -> tuple[Matrix, tuple[int, int] | None]:
         m = self.previous.info.get("matrix") or {}
+        if isinstance(m.get("cell_keys"), list) and self.previous.planned is not None:
+            self.opts.cells = self.previous.planned  # an explicit plan, and its artifacts
+            self.opts.presaved = [Presaved.from_json(d) for d in m.get("presaved") or []]
+            return _matrix_of(self.opts.cells), None
         if not isinstance(m.get("definition"), dict):
             raise RunError(f"--resume {self.opts.resume}: run.json has no matrix to resume")
         if isinstance(m.get("only"), list):
             self.opts.only = {tuple(k) for k in m["only"]}
         shard = tuple(m["shard"]) if m.get("shard") else None
         return Matrix.from_dict(m["definition"]), shard
+
+    def _presaved(self, c: Cell) -> Presaved | None:
+        return self.presaved.get((c.save_tf, c.model, c.format))
 
     @staticmethod
     def save_spec(c: Cell) -> EnvSpec:
@@ -160,7 +213,10 @@ class Run:
                        "shard": list(self.shard) if self.shard else None,
                        "only": ([list(k) for k in sorted(self.opts.only)]
                                 if self.opts.only is not None else None),
-                       "cells": len(self.planned), "definition": m.to_dict()},
+                       "cells": len(self.planned), "definition": m.to_dict(),
+                       "cell_keys": ([list(c.key()) for c in self.planned]
+                                     if self.opts.cells is not None else None),
+                       "presaved": [p.to_json() for p in self.presaved.values()] or None},
             "environments": self._env_info(),
             "save_cache": str(self.cache.root) if self.cache else None,
             "options": {"jobs": self.opts.jobs, "cell_timeout": self.opts.cell_timeout,
@@ -263,8 +319,9 @@ class Run:
     # -- SAVE ---------------------------------------------------------------------------
     def _save_phase(self) -> None:
         jobs = []
-        for spec in dict.fromkeys(self.save_spec(c) for c in self.cells):
-            pairs = list(dict.fromkeys((c.model, c.format) for c in self.cells
+        to_save = [c for c in self.cells if not self._presaved(c)]
+        for spec in dict.fromkeys(self.save_spec(c) for c in to_save):
+            pairs = list(dict.fromkeys((c.model, c.format) for c in to_save
                                        if self.save_spec(c) == spec))
             if spec in self.unavailable:
                 for m, f in pairs:
@@ -274,7 +331,7 @@ class Run:
                 continue
             jobs.append(lambda spec=spec, pairs=pairs: self._save_env(spec, pairs))
         self.progress.phase("save", len({(self.save_spec(c), c.model, c.format)
-                                          for c in self.cells}))
+                                          for c in to_save}))
         self._parallel(jobs)
 
     def _save_env(self, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
@@ -337,10 +394,9 @@ class Run:
                 if saved.get("status") != outcomes.OK or spec in self.unavailable:
                     self._finish(c, saved, unavailable=self.unavailable.get(spec))
                     continue
-                save_spec = self.save_spec(c)
-                requests.append(LoadRequest(
-                    f"l{len(requests):04d}", c, self._artifact_dir(save_spec, c.model, c.format),
-                    self._artifact_dir(save_spec, c.model), unsafe=self.opts.unsafe))
+                art, ref = self._artifact_of(c)
+                requests.append(LoadRequest(f"l{len(requests):04d}", c, art, ref,
+                                            unsafe=self.opts.unsafe))
             size = max(1, self.opts.batch_size)
             for i in range(0, len(requests), size):
                 chunk = requests[i:i + size]
@@ -348,8 +404,30 @@ class Run:
         self.progress.phase("load", len(self.cells))
         self._parallel(jobs)
 
+    def _artifact_of(self, c: Cell) -> tuple[Path, Path]:
+        pre = self._presaved(c)
+        if pre:
+            return pre.artifact_dir, pre.reference_dir
+        spec = self.save_spec(c)
+        return self._artifact_dir(spec, c.model, c.format), self._artifact_dir(spec, c.model)
+
     def _saved_of(self, c: Cell) -> dict:
+        pre = self._presaved(c)
+        if pre:
+            return pre.saved()
         return self.saved.get((self.save_spec(c), c.model, c.format), {})
+
+    def _tolerance(self, c: Cell):
+        pre = self._presaved(c)
+        if pre and pre.tolerance:
+            return lambda fmt, dtype: pre.tolerance
+        return self.matrix.tolerance
+
+    def _save_side(self, c: Cell) -> Side:
+        pre = self._presaved(c)
+        if pre:
+            return Side(pre.save_tf, pre.versions, pre.identity)
+        return self.side(self.save_spec(c))
 
     def _load_batch(self, spec: EnvSpec, requests: list[LoadRequest]) -> None:
         def on_result(req: LoadRequest, result: dict) -> None:
@@ -362,13 +440,22 @@ class Run:
                 unavailable: str | None = None) -> None:
         if self.stop.is_set():
             return  # interrupted: this cell is left for --resume
-        row = build_row(cell, saved, self.side(self.save_spec(cell)),
-                        self.side(self.load_spec(cell)), load=load, unavailable=unavailable,
-                        tolerance_for_dtype=self.matrix.tolerance, paths=self.paths)
+        row = build_row(cell, saved, self._save_side(cell), self.side(self.load_spec(cell)),
+                        load=load, unavailable=unavailable,
+                        tolerance_for_dtype=self._tolerance(cell), paths=self.paths)
         self.run.append(row)
         with self._lock:
             self.done += 1
         self.progress.cell(row)
+
+
+def _matrix_of(cells: list[Cell]) -> Matrix:
+    """The axes of an explicit plan, for run.json (its cells are not a matrix expansion)."""
+    return Matrix(save=list(dict.fromkeys(c.save_tf for c in cells)),
+                  load=list(dict.fromkeys(c.load_tf for c in cells)),
+                  models=list(dict.fromkeys(c.model for c in cells)),
+                  formats=list(dict.fromkeys(c.format for c in cells)),
+                  name="cells", source="cells")
 
 
 def _drain(entry) -> list[str]:

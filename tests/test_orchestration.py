@@ -243,3 +243,29 @@ def test_a_signal_stops_workers_keeps_cells_and_names_the_resume(tmp_path, sig):
     assert _workers_of(tmp_path) == []
     data = read_run(tmp_path / "r")
     assert data.rows and data.missing and all(r["status"] == "pass" for r in data.rows)
+
+
+def test_presaved_artifacts_are_loaded_without_a_save_environment(tmp_path):
+    """The plug fixtures and `try` use: an explicit plan whose save side is an artifact this
+    run did not make (here: one a first run saved), loaded and judged like any other cell."""
+    from harness.runner import Presaved
+
+    first = run(tmp_path, run_id="first", formats=["h5"])
+    art = next((first / "artifacts").iterdir()) / "mlp"
+    pre = Presaved("2.13.1", "my-model", "h5", art / "h5", art,
+                   manifest=json.loads((art / "h5" / "manifest.json").read_text()),
+                   versions={"tf": "2.13.1"}, identity={"fixture": "my-model"})
+    cells = [Cell("2.13.1", "cpu", "2.16", "cpu", "my-model", "h5", ld)
+             for ld in FORMAT_LOADERS["h5"]]
+    path = Run(RunOptions(backend="stub", cells=cells, presaved=[pre],
+                          results_dir=tmp_path / "results", run_id="fx",
+                          cache_dir=tmp_path / "cache")).execute().path
+    data = read_run(path)
+    assert {r["status"] for r in data.rows} == {"pass"} and data.missing == []
+    assert {r["save_versions"]["tf"] for r in data.rows} == {"2.13.1"}
+    assert not list((path / "work").glob("save-*"))  # nothing was saved
+    # the plan and the artifacts are in run.json: resume rebuilds both
+    lines = (path / "cells.jsonl").read_text().splitlines()
+    (path / "cells.jsonl").write_text(lines[0] + "\n")
+    Run(RunOptions(backend="stub", resume=path, cache_dir=tmp_path / "cache")).execute()
+    assert len(read_run(path).rows) == len(cells)
