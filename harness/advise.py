@@ -63,6 +63,35 @@ def find_run(results_dir: Path, old: str, new: str) -> Path:
                     f"run: harness run --save {old},{new} --load {old},{new}")
 
 
+def minor(label: str) -> str:
+    """"2.16" of "2.16", "2.16.1" or "2.16+tf_keras"."""
+    return ".".join(label.partition("+")[0].split(".")[:2])
+
+
+@dataclass
+class LegacyFix:
+    """Legacy Keras (tf_keras) under the new TF loads what its Keras 3 cannot."""
+
+    old: str
+    new: str
+    legacy: str  # the run's environment label, "2.16+tf_keras"
+    fmt: str
+    loader: str
+    models: list[str]
+
+    @property
+    def how(self) -> str:
+        return f"`pip install tf_keras~={minor(self.new)}` and `TF_USE_LEGACY_KERAS=1`"
+
+    @property
+    def cited(self) -> str:
+        return (f"{self.old} -> {self.legacy} {self.fmt} `{self.loader}` passes for "
+                f"{', '.join(self.models)}, where {self.old} -> {self.new} fails")
+
+    def line(self) -> str:
+        return f"legacy Keras: {self.how} ({self.cited})"
+
+
 @dataclass
 class LoaderAdvice:
     fmt: str
@@ -105,6 +134,25 @@ class Advisor:
             # several devices: keep the worst, so advice never hides a failing device
             if key not in self._index or self._index[key]["status"] == "pass":
                 self._index[key] = c
+
+    @property
+    def legacy(self) -> str | None:
+        """The run's legacy-Keras variant of the new version ("2.16+tf_keras"), if it loaded
+        artifacts saved under the old one."""
+        label = f"{self.new}+tf_keras"
+        if "+" in self.new or not any(k[0] == self.old and k[1] == label for k in self._index):
+            return None
+        return label
+
+    def legacy_fix(self, fmt: str, loader: str, models: list[str]) -> LegacyFix | None:
+        """The legacy-Keras route, when its cells pass for every model that fails under the new
+        version's own Keras (and the same loader)."""
+        if not self.legacy or not models:
+            return None
+        cells = self.cells(self.old, self.legacy, fmt, loader)
+        if not all(cells.get(m, {}).get("status") == "pass" for m in models):
+            return None
+        return LegacyFix(self.old, self.new, self.legacy, fmt, loader, list(models))
 
     def cells(self, save: str, load: str, fmt: str, loader: str) -> dict[str, dict]:
         return {m: c for (s, ld, f, lo, m), c in self._index.items()
@@ -173,9 +221,11 @@ class Advisor:
         return adv
 
     def _instead(self, fmt: str, loader: str, models: list[str]) -> list[str]:
+        legacy = self.legacy_fix(fmt, loader, models)
         same = [lo for lo in self._passing_loaders(self.old, self.new, fmt, models) if lo != loader]
-        out = [f"`{lo}`{RAW_READERS.get(lo, '')} loads the same {fmt} artifacts under "
-               f"{self.new} ({', '.join(models)})" for lo in same]
+        out = [legacy.line()] if legacy else []
+        out += [f"`{lo}`{RAW_READERS.get(lo, '')} loads the same {fmt} artifacts under "
+                f"{self.new} ({', '.join(models)})" for lo in same]
         if any(lo not in RAW_READERS for lo in same):
             return out
         for lo in self.view.loaders(fmt):
@@ -219,6 +269,23 @@ class Advisor:
                 + (f"; fails: {', '.join(fails)}" if fails else ""))
 
 
+def legacy_summary(advisor: Advisor) -> list[str]:
+    """What the legacy-Keras route fixes in this run, in one paragraph (or nothing)."""
+    fixes = []
+    for fmt in advisor.view.formats:
+        for loader in advisor.view.loaders(fmt):
+            a = advisor.loader_advice(fmt, loader)
+            if a and a.broken and (fix := advisor.legacy_fix(fmt, loader, a.broken)):
+                fixes.append(fix)
+    if not fixes:
+        return []
+    fmts = ", ".join(dict.fromkeys(f.fmt for f in fixes))
+    cells = sum(len(f.models) for f in fixes)
+    return [f"Legacy Keras: {fixes[0].how} loads what Keras 3 cannot: {len(fixes)} loader(s) "
+            f"of {fmts}; {cells} cell(s) {advisor.old} -> {fixes[0].legacy} pass where "
+            f"{advisor.old} -> {advisor.new} fail (below: \"legacy Keras\")", ""]
+
+
 LABELS = {
     "works": "ok", "new": "NEW", "fixed": "FIXED", "breaks": "BREAKS", "silent": "WRONG",
     "never": "never", "fails": "FAILS", "unavailable": "n/a", "unsaved": "n/a",
@@ -242,6 +309,7 @@ def render(advisor: Advisor) -> str:
     view = advisor.view
     lines = [f"Upgrading {advisor.version_text(old)} -> {advisor.version_text(new)}",
              f"from run {view.path} ({view.date}; models: {', '.join(view.models)})", ""]
+    lines += legacy_summary(advisor)
     for fmt in view.formats:
         advice = [a for lo in view.loaders(fmt) if (a := advisor.loader_advice(fmt, lo))]
         if not advice:
@@ -268,3 +336,110 @@ def render(advisor: Advisor) -> str:
     elif old != new:
         lines.append(f"(the run has no cells saved under {new} and loaded under {old})")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --- the verdict: what `show`, `run` and the reports say first about an upgrade -------------
+
+VERDICT_WIDTH = 150  # a verdict line names what fits; the rest is counted
+MAX_FIXES = 3
+
+
+def is_native(loader: str) -> bool:
+    """A loader called the way a user calls it by default (not a `[workaround]` variant)."""
+    return "[" not in loader
+
+
+def fit(prefix: str, items: list[str], width: int = VERDICT_WIDTH) -> str:
+    """prefix + as many items as fit in width, then "+N more"."""
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        rest = len(items) - i - 1
+        tail = f", +{rest} more" if rest else ""
+        if shown and len(prefix + ", ".join([*shown, item]) + tail) > width:
+            return prefix + ", ".join(shown) + f", +{len(items) - len(shown)} more"
+        shown.append(item)
+    return prefix + (", ".join(shown) or "none")
+
+
+def one_fix(advisor: Advisor, a: LoaderAdvice) -> str | None:
+    """The single most useful fix the run shows for a broken loader: the legacy-Keras route,
+    another loader of the same artifact, re-saving in another format, or a raw reader."""
+    legacy = advisor.legacy_fix(a.fmt, a.loader, a.broken)
+    if legacy:
+        return f"{legacy.how} ({legacy.old} -> {legacy.legacy} passes)"
+    same = [lo for lo in advisor._passing_loaders(advisor.old, advisor.new, a.fmt, a.broken)
+            if lo != a.loader]
+    models = [lo for lo in same if lo not in RAW_READERS]
+    if models:
+        return f"load with `{models[0]}`"
+    for other in advisor.view.formats:
+        if other == a.fmt:
+            continue
+        ok = [lo for lo in advisor._passing_loaders(advisor.old, advisor.new, other, a.broken)
+              if lo not in RAW_READERS]
+        if ok:
+            return f"re-save under {advisor.old} as {other}, load with `{ok[0]}`"
+    if same:
+        return f"`{same[0]}`{RAW_READERS[same[0]]}"
+    return None
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> list[str]:
+    """[(loader, format)] -> ["`loader` (fmt, fmt)"] ("(4 formats)" beyond two), loaders in
+    first-seen order."""
+    out: dict[str, list[str]] = {}
+    for loader, fmt in pairs:
+        out.setdefault(loader, []).append(fmt)
+    return [f"`{lo}` ({', '.join(fmts) if len(fmts) <= 2 else f'{len(fmts)} formats'})"
+            for lo, fmts in out.items()]
+
+
+BROKEN = ("breaks", "silent", "fails")
+
+
+def verdict(advisor: Advisor) -> list[str]:
+    """Three to six lines for the upgrade old -> new: which native loaders keep working, which
+    break (on which formats), and one fix per break the run shows."""
+    view, old, new = advisor.view, advisor.old, advisor.new
+    advice = [a for fmt in view.formats for lo in view.loaders(fmt) if is_native(lo)
+              and (a := advisor.loader_advice(fmt, lo))
+              and a.verdict not in ("unavailable", "unsaved", "never")]
+    bad = [a for a in advice if a.verdict in BROKEN]
+    broken = {a.loader for a in bad}
+    works = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in advice) if lo not in broken]
+    silent = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in bad if a.verdict == "silent")]
+    breaks = _grouped([(a.loader, a.fmt) for a in bad if a.verdict != "silent"])
+    lines = [f"Upgrade {advisor.version_text(old)} -> {advisor.version_text(new)}: "
+             f"{len(works)} native loader(s) keep working, {len(broken)} break",
+             fit("  keep working: ", works),
+             fit("  break: ", [*(f"{lo} (silently wrong)" for lo in silent), *breaks])]
+    fixes: dict[str, list[tuple[str, str]]] = {}
+    for a in bad:
+        fixes.setdefault(one_fix(advisor, a) or "no fix in this run", []).append((a.loader, a.fmt))
+    for fix, targets in list(fixes.items())[:MAX_FIXES]:
+        lines.append(fit("  fix for ", _grouped(targets), VERDICT_WIDTH - len(fix) - 2)
+                     + f": {fix}")
+    if len(fixes) > MAX_FIXES:
+        lines.append(f"  ({len(fixes) - MAX_FIXES} more: `harness advise --from {old} --to {new}`)")
+    return lines
+
+
+def upgrades(view: RunView) -> list[tuple[str, str]]:
+    """The (old, new) upgrades a run shows: save label -> a newer plain load label."""
+    pairs = {(s, ld) for s, ld in zip(view.df["save_tf"], view.df["load_tf"], strict=True)
+             if "+" not in ld and version_key(s) < version_key(ld)}
+    return sorted(pairs, key=lambda p: (version_key(p[0]), version_key(p[1])))
+
+
+def verdicts(view: RunView, limit: int = 2) -> list[str]:
+    """The verdict of each upgrade in the run, or a pointer to `advise` when there are many."""
+    pairs = upgrades(view)
+    if not pairs:
+        return []
+    if len(pairs) > limit:
+        return [f"{len(pairs)} upgrades in this run; for one: `harness advise --from "
+                f"{pairs[0][0]} --to {pairs[-1][1]}`"]
+    out: list[str] = []
+    for old, new in pairs:
+        out += verdict(Advisor(view, old, new))
+    return out

@@ -125,13 +125,13 @@ def test_markdown_header_names_date_versions_and_command(tmp_path):
     assert env["2.16"][1:3] == ["2.16.2", "3.15.1"] and env["2.12"][1:3] == ["2.12.1", "2.12.0"]
 
 
-def test_devices_show_in_the_axes_only_when_a_run_has_several(tmp_path):
+def test_devices_other_than_cpu_show_in_the_environment_names(tmp_path):
     rows = sample_rows()
     rows.append(row("2.16", "2.16", "mlp", "h5", "keras.models.load_model", "pass",
                     load_device="cpu-noonednn"))
     md = markdown.render(RunView(make_run(tmp_path, rows=rows)))
-    assert "| saved with \\ loaded with | 2.12 cpu | 2.16 cpu | 2.16 cpu-noonednn |" in md
-    assert "2.16 cpu-noonednn" not in markdown.render(RunView(make_run(tmp_path, "plain")))
+    assert "| saved with \\ loaded with | 2.12 | 2.16 | 2.16@cpu-noonednn |" in md
+    assert "cpu-noonednn" not in markdown.render(RunView(make_run(tmp_path, "plain")))
 
 
 # --- HTML ---------------------------------------------------------------------------------------

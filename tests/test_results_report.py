@@ -1,4 +1,4 @@
-"""harness.results (the run folder), harness.report (the table) and uv's error line."""
+"""harness.results (the run folder), the terminal table's --detail view and uv's error line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from harness import __version__
 from harness.envs.uv import uv_error_line
-from harness.report import terminal_table
+from harness.reports.terminal import terminal_table
 from harness.results import RunDir, RunError, read_rows
 
 
@@ -61,7 +61,7 @@ def _env(tf: str, keras: str | None) -> dict:
                                           "python": "3.11.7"}}
 
 
-def test_terminal_table(tmp_path):
+def test_terminal_table_detail(tmp_path):
     run = RunDir.create(tmp_path, "r")
     run.write_run_info({"environments": {"2.12": _env("2.12.1", "2.12.0"),
                                           "2.16": _env("2.16.2", "3.3.3")}})
@@ -75,10 +75,10 @@ def test_terminal_table(tmp_path):
                        "status": "load-error", "error": "boom"})
     run.append(base | {"save_tf": "2.16", "format": "keras", "loader": "keras.models.load_model",
                        "status": "pass", "max_abs_diff": 2e-7})
-    text = terminal_table(run.path)
+    text = terminal_table(run.path, detail=True)
     lines = text.splitlines()
     assert any("2.12" in ln and "tf 2.12.1, keras 2.12.0" in ln and "[uv]" in ln for ln in lines)
-    header = next(ln for ln in lines if "->" in ln)
+    header = next(ln for ln in lines if ln.startswith("model "))
     assert "2.12 -> 2.16" in header and "2.16 -> 2.16" in header
     row = next(ln for ln in lines if "mlp" in ln and "h5" in ln)
     assert "keras.models.load_model" in row and "mismatch 1e-03" in row
@@ -97,9 +97,10 @@ def test_errors_become_numbered_footnotes_grouped_across_artifact_paths(tmp_path
         run.append(base | {"model": model, "error": f"File not found: filepath=/r/artifacts/"
                                                      f"2.12-cpu-abc/{model}/keras/model.keras.\nx"})
     run.append(base | {"model": "rnn", "error": "Unrecognized keyword arguments: time_major"})
-    text = terminal_table(run.path)
-    assert "[1] ValueError: File not found: .../model.keras." in text
-    assert "[2] ValueError: Unrecognized keyword arguments: time_major" in text
+    text = terminal_table(run.path, detail=True)
+    # one summary for every report (run_view.error_summary): the first and the last line
+    assert "[1] load-error ValueError: File not found: filepath=.../model.keras. ... x" in text
+    assert "[2] load-error ValueError: Unrecognized keyword arguments: time_major" in text
     assert "[3]" not in text
     assert sum("load-error [1]" in ln for ln in text.splitlines()) == 2
 
@@ -110,7 +111,7 @@ def test_terminal_table_env_without_keras_dist(tmp_path):
     run.write_run_info({"environments": {"2.5": _env("2.5.3", None)}})
     run.append({"save_tf": "2.5", "load_tf": "2.5", "model": "mlp", "format": "h5",
                 "loader": "keras.models.load_model", "status": "pass", "max_abs_diff": 0.0})
-    assert "tf 2.5.3, keras None" in terminal_table(run.path)
+    assert "tf 2.5.3, keras None" in terminal_table(run.path, detail=True)
 
 
 def test_terminal_table_without_cells(tmp_path):

@@ -27,4 +27,9 @@ def main(args) -> int:
             print("harness: note: no PNG heatmap (matplotlib is not installed)", file=sys.stderr)
     for path in write_reports(args.run, args.out, formats):
         print(path)
+    from ..reports.run_view import RunView
+
+    note = RunView(args.run).missing_note()
+    if note:
+        print(f"harness: note: {note}", file=sys.stderr)
     return 0

@@ -5,15 +5,14 @@ per-group aggregates, one-line error summaries).  Pure pandas: no TF, no plottin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ..errors import UserError
-from ..results import load_frame
+from ..plan import Cell, env_name
+from ..results import load_frame, read_run
 from ..vocab import FORMAT_LOADERS, FORMATS, MODELS, Status
 
 KEY = ["save_tf", "save_device", "load_tf", "load_device", "model", "format", "loader"]
@@ -24,6 +23,36 @@ VERSION_FIELDS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "pytho
 _ARTIFACT_PATH = re.compile(r"[^\s='\"]*/artifacts/(?:[^/\s]+/)+")
 _PAIRS = {"{": "}", "[": "]"}
 LONG_LITERAL = 60  # a dict/list literal longer than this (a model's config) is elided
+
+
+# Paths of the machine that made a run, as older rows (and library messages) carry them: a
+# published report shows where a file was, never whose machine it was on.
+_SITE_PACKAGES = re.compile(r"(?<![\w.>/-])/[^\s'\"`=(\[{<>]*?/(?:site|dist)-packages/")
+_CACHE = re.compile(r"(?:/root|/home/[^/\s'\"`]+|/Users/[^/\s'\"`]+)/\.cache/tf-compat-harness/")
+_HOME = re.compile(r"(?<![\w.>-])(?:/root|/home/[^/\s'\"`]+|/Users/[^/\s'\"`]+)(?=/|\b)")
+_TMP = re.compile(r"(?<![\w.>-])(?:/private)?(?:/var)?/tmp(?=/|\b)")
+
+
+def scrub_paths(text: str) -> str:
+    """`.../site-packages/keras/x.py` -> `<site-packages>/keras/x.py`; the harness cache ->
+    `<cache>/`; a home folder -> `<home>`; a temp folder -> `<tmp>`."""
+    if "/" not in text:
+        return text
+    text = _SITE_PACKAGES.sub("<site-packages>/", text)
+    text = _CACHE.sub("<cache>/", text)
+    text = _HOME.sub("<home>", text)
+    return _TMP.sub("<tmp>", text)
+
+
+def scrub(value):
+    """scrub_paths through strings, lists and dicts (a cell's payload)."""
+    if isinstance(value, str):
+        return scrub_paths(value)
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    return value
 
 
 def is_missing(value) -> bool:
@@ -71,7 +100,7 @@ def error_summary(row, width: int = 180) -> str | None:
     if len(lines) > 1 and lines[-1] != body:
         body = f"{body} ... {lines[-1]}"
     body = _ARTIFACT_PATH.sub(".../", body)
-    body = _elide_literals(body)
+    body = scrub_paths(_elide_literals(body))
     kind = row.get("error_type")
     head = row.get("status", "")
     if not is_missing(kind) and kind:
@@ -126,15 +155,30 @@ class Group:
 class RunView:
     def __init__(self, path: Path):
         self.path = Path(path)
-        if not (self.path / "run.json").is_file():
-            raise UserError(f"{self.path} is not a run folder (no run.json)")
-        try:
-            self.info = json.loads((self.path / "run.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{self.path / 'run.json'} is not valid JSON: {exc}") from None
-        self.df = load_frame(self.path)
-        for col in ("save_device", "load_device"):
-            self.df[col] = self.df[col].fillna("cpu")
+        self.data = read_run(self.path)  # RunError (one line) if it is no run folder
+        self.info = self.data.info
+        self.df = load_frame(self.path, self.data.rows)
+        for col in ("save_device", "load_device"):  # rows of older runs have no device: cpu
+            self.df[col] = [v if isinstance(v, str) and v else "cpu" for v in self.df[col]]
+
+    # --- completeness -------------------------------------------------------------------------
+
+    @property
+    def missing(self) -> list[Cell]:
+        return self.data.missing
+
+    def missing_note(self, run_ref: str | None = None) -> str | None:
+        """"4 of 7 planned cells missing: ..." when the run did not finish, else None.  run_ref
+        names the run in the --resume hint (a published report passes its id, not a path)."""
+        missing, planned = self.data.missing, self.data.planned
+        notes = []
+        if missing:
+            notes.append(f"{len(missing)} of {len(planned)} planned cells missing: the run did "
+                         f"not finish; `harness run --resume {run_ref or self.path}`")
+        if self.data.bad_lines:
+            notes.append(f"{self.data.bad_lines} line(s) of cells.jsonl are no cell row and "
+                         "were skipped")
+        return "; ".join(notes) or None
 
     # --- metadata -----------------------------------------------------------------------------
 
@@ -199,13 +243,9 @@ class RunView:
 
     # --- axes ---------------------------------------------------------------------------------
 
-    @cached_property
-    def show_devices(self) -> bool:
-        devices = set(self.df["save_device"]) | set(self.df["load_device"])
-        return devices != {"cpu"} and bool(devices)
-
     def side_label(self, tf: str, device: str) -> str:
-        return f"{tf} {device}" if self.show_devices else str(tf)
+        """The environment's one display name (plan.env_name): "2.16", "2.16@gpu"."""
+        return env_name(str(tf), str(device or "cpu"))
 
     def _sides(self, side: str) -> list[tuple[str, str]]:
         pairs = set(zip(self.df[f"{side}_tf"], self.df[f"{side}_device"], strict=True))

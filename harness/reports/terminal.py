@@ -1,0 +1,206 @@
+"""The terminal table (`harness run`, `harness show`): the verdict of each upgrade first, then a
+table that fits a screen, then one footnote per distinct error.
+
+- one save -> load pair: rows = format x loader, columns = models, a symbol per cell;
+- several pairs: rows = format x loader, columns = save -> load pairs, each square a symbol
+  and how many of its applicable cells pass (run_view's Group and mark);
+- `detail=True`: a row per model x format x loader, a column per pair, the status and the
+  max |diff| of the predictions (the table the harness printed before it had the others)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from ..advise import upgrades, verdicts
+from .run_view import Group, RunView, error_summary, is_missing, mark, scrub_paths
+
+SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
+           "timeout": "timeout", "unsupported": "-"}
+GROUP_SYMBOLS = {"✅": "✓", "❌": "✗", "⚠️": "~"}  # one terminal column each
+LEGEND = ("✓ pass  ≠ loads, but parameters or predictions differ  ✗ load-error  S save-error  "
+          "- unsupported  [n] error below (in full in cells.jsonl)")
+GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells pass (n/m); "
+                "[n] errors below (in full in cells.jsonl)")
+MAX_ENVS_INLINE = 4
+_COUNTS = re.compile(r"\b\d+/\d+\b")
+
+
+class Notes:
+    """Numbers each distinct error of a failing cell once.  Summaries that differ only in their
+    counts ("0/4 bit-identical", "0/8 bit-identical") share one footnote that lists them."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.numbers: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
+        self.counts: dict[str, list[str]] = {}
+
+    def ref(self, cell: dict) -> int | None:
+        if cell["status"] in ("pass", "unsupported"):
+            return None
+        text = error_summary(cell, width=10_000)
+        if text is None:
+            return None
+        key = _COUNTS.sub("#", text)
+        self.texts.setdefault(key, text)
+        found = self.counts.setdefault(key, [])
+        found += [c for c in _COUNTS.findall(text) if c not in found]
+        return self.numbers.setdefault(key, len(self.numbers) + 1)
+
+    def refs(self, cells: list[dict]) -> list[int]:
+        return sorted({n for c in cells if (n := self.ref(c)) is not None})
+
+    def lines(self) -> list[str]:
+        out = []
+        for key, n in self.numbers.items():
+            text = self.texts[key]
+            counts = self.counts[key]
+            if len(counts) > 1 and _COUNTS.search(text):
+                text = _COUNTS.sub(", ".join(counts), text, count=1)
+            line = f"[{n}] {text}"
+            out.append(line if len(line) <= self.width else line[: self.width - 3] + "...")
+        return out
+
+
+def display_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart, measured in terminal cells."""
+    widths = [max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = []
+    for r in [header, *rows]:
+        cells = [c + " " * (w - display_width(c)) for c, w in zip(r, widths, strict=True)]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def _with_refs(text: str, refs: list[int]) -> str:
+    return text + "".join(f" [{n}]" for n in refs)
+
+
+def _cell_mark(cells: list[dict], notes: Notes) -> str:
+    if not cells:
+        return ""
+    worst = next((c for c in cells if c["status"] != "pass"), cells[0])
+    return _with_refs(SYMBOLS.get(worst["status"], worst["status"]), notes.refs(cells))
+
+
+def _group_mark(cells: list[dict], notes: Notes) -> str:
+    text = mark(Group(list(cells)))
+    for emoji, symbol in GROUP_SYMBOLS.items():
+        text = text.replace(emoji, symbol)
+    return _with_refs(text, notes.refs(cells)) if text else ""
+
+
+def _rows(view: RunView, columns: list, key, marker, notes: Notes) -> list[list[str]]:
+    """A row per format x loader; `key(cell)` names the cell's column."""
+    index: dict[tuple, list[dict]] = {}
+    for c in view.cells:
+        index.setdefault((c["format"], c["loader"], key(c)), []).append(c)
+    rows = []
+    for fmt in view.formats:
+        for i, loader in enumerate(view.loaders(fmt)):
+            marks = [marker(index.get((fmt, loader, col), []), notes) for col in columns]
+            if any(marks):
+                rows.append([fmt if i == 0 else "", loader, *marks])
+    return rows
+
+
+def _pairs(view: RunView) -> list[tuple[str, str]]:
+    found = {(view.side_label(c["save_tf"], c["save_device"]),
+              view.side_label(c["load_tf"], c["load_device"])) for c in view.cells}
+    order = [view.side_label(*s) for s in view.save_sides]
+    order_ld = [view.side_label(*s) for s in view.load_sides]
+    return sorted(found, key=lambda p: (order.index(p[0]), order_ld.index(p[1])))
+
+
+def _pair_of(view: RunView):
+    return lambda c: (view.side_label(c["save_tf"], c["save_device"]),
+                      view.side_label(c["load_tf"], c["load_device"]))
+
+
+def compact_table(view: RunView, notes: Notes) -> tuple[list[str], str]:
+    pairs = _pairs(view)
+    if len(pairs) == 1:
+        rows = _rows(view, view.models, lambda c: c["model"], _cell_mark, notes)
+        title = f"{pairs[0][0]} -> {pairs[0][1]}"
+        return grid(["format", "loader", *view.models], rows), f"{title}: {LEGEND}"
+    rows = _rows(view, pairs, _pair_of(view), _group_mark, notes)
+    header = ["format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
+    return grid(header, rows), GROUP_LEGEND
+
+
+def _detail_mark(cell: dict, notes: Notes) -> str:
+    status, diff = cell["status"], cell.get("max_abs_diff")
+    text = status
+    if status in ("pass", "mismatch") and not is_missing(diff):
+        text = f"{status} {float(diff):.0e}" if diff else f"{status} 0"
+    return _with_refs(text, notes.refs([cell]))
+
+
+def detail_table(view: RunView, notes: Notes) -> list[str]:
+    pairs = _pairs(view)
+    pair_of = _pair_of(view)
+    index = {(c["model"], c["format"], c["loader"], pair_of(c)): c for c in view.cells}
+    rows = []
+    for model in view.models:
+        for fmt in view.formats:
+            for loader in view.loaders(fmt):
+                marks = [_detail_mark(index[k], notes) if (k := (model, fmt, loader, p)) in index
+                         else "" for p in pairs]
+                if any(marks):
+                    rows.append([model, fmt, loader, *marks])
+    header = ["model", "format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
+    return grid(header, rows) + ["", "(pass/mismatch show max |diff| of predictions against the "
+                                     "save side; [n] is the error below, in full in cells.jsonl)"]
+
+
+def env_lines(view: RunView) -> list[str]:
+    lines = ["Environments:"]
+    for e in view.environments():
+        keras = str(e.get("keras")) + (f" (tf_keras {e['tf_keras']})" if e.get("tf_keras") else "")
+        lines.append(f"  {e['label']:<18} tf {e.get('tf')}, keras {keras}, numpy {e.get('numpy')}"
+                     f", h5py {e.get('h5py')}, protobuf {e.get('protobuf')}, python "
+                     f"{e.get('python')} [{e.get('backend')}]")
+    return lines
+
+
+def env_line(view: RunView) -> list[str]:
+    """One line naming each environment's TF and Keras (the compact table's header)."""
+    envs = view.environments()
+    if len(envs) > MAX_ENVS_INLINE:
+        return [f"Environments: {len(envs)} (versions: `harness show --detail`)"]
+    named = [f"{e['label']} (tf {e.get('tf')}, keras {e.get('keras')}"
+             + (f", tf_keras {e['tf_keras']}" if e.get("tf_keras") else "") + ")" for e in envs]
+    return [f"Environments: {', '.join(named)}"]
+
+
+def terminal_table(run_path: Path, detail: bool = False, width: int | None = None) -> str:
+    """What `harness run` and `harness show` print: the verdict, the table, the footnotes."""
+    view = RunView(run_path)
+    if view.df.empty:
+        note = view.missing_note()
+        return "(no cells)" + (f"\n{note}" if note else "")
+    width = width or max(100, shutil.get_terminal_size((160, 50)).columns)
+    notes = Notes(width)
+    head = [note, ""] if (note := view.missing_note()) else []
+    verdict = verdicts(view)
+    if detail:
+        head += env_lines(view) + [""] + (verdict + [""] if verdict else [])
+        table, legend = detail_table(view, notes), None
+    else:
+        if not verdict or len(upgrades(view)) != len(_pairs(view)):
+            head += env_line(view)
+        head += verdict + [""]
+        table, legend = compact_table(view, notes)
+    counts = view.df["status"].value_counts()
+    summary = f"{len(view.df)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    tail = ["", summary] + ([legend] if legend else []) + ([""] + notes.lines()
+                                                          if notes.numbers else [])
+    return scrub_paths("\n".join(head + table + tail))
