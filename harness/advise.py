@@ -128,19 +128,14 @@ class Advisor:
         if self.new is None:
             raise UserError(f"TF {new} was not a load version of run {view.run_id} "
                             f"(versions: {known})")
-        self._index: dict[tuple, dict] = {}
-        for c in view.cells:
-            key = (c["save_tf"], c["load_tf"], c["format"], c["loader"], c["model"])
-            # several devices: keep the worst, so advice never hides a failing device
-            if key not in self._index or self._index[key]["status"] == "pass":
-                self._index[key] = c
+        self._index = view.cell_index
 
     @property
     def legacy(self) -> str | None:
         """The run's legacy-Keras variant of the new version ("2.16+tf_keras"), if it loaded
         artifacts saved under the old one."""
         label = f"{self.new}+tf_keras"
-        if "+" in self.new or not any(k[0] == self.old and k[1] == label for k in self._index):
+        if "+" in self.new or not any(k[:2] == (self.old, label) for k in self._index):
             return None
         return label
 
@@ -155,8 +150,7 @@ class Advisor:
         return LegacyFix(self.old, self.new, self.legacy, fmt, loader, list(models))
 
     def cells(self, save: str, load: str, fmt: str, loader: str) -> dict[str, dict]:
-        return {m: c for (s, ld, f, lo, m), c in self._index.items()
-                if (s, ld, f, lo) == (save, load, fmt, loader)}
+        return self._index.get((save, load, fmt, loader), {})
 
     def version_text(self, label: str) -> str:
         for env in self.view.environments():
@@ -341,6 +335,7 @@ def render(advisor: Advisor) -> str:
 # --- the verdict: what `show`, `run` and the reports say first about an upgrade -------------
 
 VERDICT_WIDTH = 150  # a verdict line names what fits; the rest is counted
+REPORT_WIDTH = 600  # a report's verdict lines wrap on the page: name (nearly) everything
 MAX_FIXES = 3
 
 
@@ -397,9 +392,10 @@ def _grouped(pairs: list[tuple[str, str]]) -> list[str]:
 BROKEN = ("breaks", "silent", "fails")
 
 
-def verdict(advisor: Advisor) -> list[str]:
+def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     """Three to six lines for the upgrade old -> new: which native loaders keep working, which
-    break (on which formats), and one fix per break the run shows."""
+    break (on which formats), and one fix per break the run shows.  A line names what fits in
+    `width` and counts the rest (a report passes a large width)."""
     view, old, new = advisor.view, advisor.old, advisor.new
     advice = [a for fmt in view.formats for lo in view.loaders(fmt) if is_native(lo)
               and (a := advisor.loader_advice(fmt, lo))
@@ -409,15 +405,16 @@ def verdict(advisor: Advisor) -> list[str]:
     works = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in advice) if lo not in broken]
     silent = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in bad if a.verdict == "silent")]
     breaks = _grouped([(a.loader, a.fmt) for a in bad if a.verdict != "silent"])
-    lines = [f"Upgrade {advisor.version_text(old)} -> {advisor.version_text(new)}: "
+    word = "Upgrade" if version_key(old) <= version_key(new) else "Downgrade"
+    lines = [f"{word} {advisor.version_text(old)} -> {advisor.version_text(new)}: "
              f"{len(works)} native loader(s) keep working, {len(broken)} break",
-             fit("  keep working: ", works),
-             fit("  break: ", [*(f"{lo} (silently wrong)" for lo in silent), *breaks])]
+             fit("  keep working: ", works, width),
+             fit("  break: ", [*(f"{lo} (silently wrong)" for lo in silent), *breaks], width)]
     fixes: dict[str, list[tuple[str, str]]] = {}
     for a in bad:
         fixes.setdefault(one_fix(advisor, a) or "no fix in this run", []).append((a.loader, a.fmt))
     for fix, targets in list(fixes.items())[:MAX_FIXES]:
-        lines.append(fit("  fix for ", _grouped(targets), VERDICT_WIDTH - len(fix) - 2)
+        lines.append(fit("  fix for ", _grouped(targets), width - len(fix) - 2)
                      + f": {fix}")
     if len(fixes) > MAX_FIXES:
         lines.append(f"  ({len(fixes) - MAX_FIXES} more: `harness advise --from {old} --to {new}`)")
@@ -443,3 +440,30 @@ def verdicts(view: RunView, limit: int = 2) -> list[str]:
     for old, new in pairs:
         out += verdict(Advisor(view, old, new))
     return out
+
+
+def key_upgrades(view: RunView) -> list[tuple[str, str]]:
+    """The upgrades a published report leads with: each save version to the next newer plain
+    load version (2.12 -> 2.13, ..., 2.20 -> 2.21; 2.12 -> 2.16 in a two-version run)."""
+    out = []
+    for old in dict.fromkeys(s for s, _ in upgrades(view)):
+        newer = [ld for s, ld in upgrades(view) if s == old]
+        out.append((old, newer[0]))
+    return out
+
+
+def upgrade_payload(view: RunView, old: str, new: str) -> dict:
+    """One upgrade for the HTML page's picker: the verdict, and each loader that does not simply
+    keep working, with its errors and what works instead."""
+    advisor = Advisor(view, old, new)
+    rows = []
+    for fmt in view.formats:
+        for loader in view.loaders(fmt):
+            a = advisor.loader_advice(fmt, loader)
+            if a is None or a.verdict in ("works", "unavailable", "unsaved"):
+                continue
+            text = EXPLAIN[a.verdict].format(old=old, new=new, models=", ".join(a.broken))
+            rows.append({"format": fmt, "loader": loader, "verdict": LABELS[a.verdict],
+                         "text": text, "errors": a.errors[:2], "instead": a.instead})
+    return {"from": old, "to": new, "verdict": verdict(advisor, REPORT_WIDTH),
+            "legacy": legacy_summary(advisor)[:1], "loaders": rows}

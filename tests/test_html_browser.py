@@ -135,3 +135,39 @@ def test_screenshot_shows_the_status_colours(browser, page, tmp_path):
     for name, rgb in colours.items():
         hits = (abs(px - rgb).sum(axis=-1) <= 6).sum()
         assert hits > 400, f"{name} {rgb}: {hits} pixels"
+
+
+def test_the_page_opens_with_the_verdict_and_picks_any_upgrade(browser, page, tmp_path):
+    _, path = page
+    text = html.unescape(dom(browser, path.as_uri(), tmp_path))
+    section = text.split('<section id="upgrade"', 1)[1].split("</section>", 1)[0]
+    assert 'data-upgrade="2.12 -&gt; 2.16"' in section or 'data-upgrade="2.12 -> 2.16"' in section
+    # the verdict comes before the heatmaps, and names what breaks and the fix the run shows
+    assert text.index('id="verdict"') < text.index('id="heatmaps"')
+    assert "Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -&gt; TF 2.16" in section or \
+        "Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -> TF 2.16" in section
+    assert "tf.train.Checkpoint.restore</code> (silently wrong)" in section
+    rows = re.findall(r'<tr data-format="([^"]+)" data-loader="([^"]+)">', section)
+    assert ("h5", "keras.models.load_model") in rows
+    assert ("tf-checkpoint", "tf.train.Checkpoint.restore") in rows
+    # another pair through the URL, as a link to it would set it
+    back = html.unescape(dom(browser, path.as_uri() + "#from=2.16&to=2.12", tmp_path))
+    section = back.split('<section id="upgrade"', 1)[1].split("</section>", 1)[0]
+    assert "Downgrade TF 2.16" in section.replace("&gt;", ">")
+    assert '<option value="2.16">' in section
+
+
+def test_screenshot_of_the_verdict_at_the_top(browser, page, tmp_path):
+    matplotlib_image = pytest.importorskip("matplotlib.image",
+                                           reason="reading the screenshot needs matplotlib")
+    _, path = page
+    shot = path.parent / "report-top.png"  # kept beside the report, in the test's output folder
+    proc = chrome(browser, "--hide-scrollbars", "--window-size=1400,900",
+                  f"--screenshot={shot}", path.as_uri(), tmp=tmp_path)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    px = (matplotlib_image.imread(shot)[..., :3] * 255).round().astype(int)
+    # the verdict box's blue rule and the red BREAKS tag are on the first screen
+    for name, rgb in {"verdict rule": (28, 126, 214), "BREAKS tag": (201, 42, 42)}.items():
+        hits = (abs(px - rgb).sum(axis=-1) <= 6).sum()
+        assert hits > 100, f"{name} {rgb}: {hits} pixels"
+    print(f"screenshot: {shot}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from .run_view import KEY, RunView, error_summary
+from .run_view import KEY, RunView, error_summary, scrub
 
 CELL_COLUMNS = KEY + [
     "status", "error_type", "error_summary", "params_total", "params_equal", "params_missing",
@@ -29,7 +29,7 @@ def _cell_row(cell: dict) -> dict:
         row[f"{side}_keras_version"] = keras
     if isinstance(row.get("error"), (dict, list)):
         row["error"] = json.dumps(row["error"])
-    return row
+    return scrub(row)  # no path of the machine that made the run
 
 
 def write(view: RunView, out_dir) -> list:

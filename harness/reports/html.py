@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 import json
 
+from .. import advise  # (module import: advise imports run_view, which imports this package)
 from .html_assets import PAGE_CSS, PAGE_JS
-from .run_view import RunView, error_summary
+from .run_view import RunView, error_summary, scrub, version_key
 
 # Fields of a cell the page shows; the rest (log, raw envs) would only make the page heavy.
 CELL_FIELDS = ("model", "format", "loader", "status", "error_type", "error", "params_total",
@@ -28,7 +29,23 @@ def _cell_payload(view: RunView, i: int, cell: dict) -> dict:
     out["save"] = view.side_label(cell["save_tf"], cell["save_device"])
     out["load"] = view.side_label(cell["load_tf"], cell["load_device"])
     out["summary"] = error_summary(cell)
-    return out
+    return scrub(out)  # no path of the machine that made the run
+
+
+def upgrades(view: RunView) -> tuple[dict, str | None]:
+    """Every save -> load pair of different versions, for the page's upgrade picker, and the one
+    it shows first: the oldest save version to the newest plain load version."""
+    saves = sorted(set(view.df["save_tf"]), key=version_key)
+    loads = sorted(set(view.df["load_tf"]), key=version_key)
+    present = {(s, ld) for s, ld, *_ in view.cell_index}
+    out = {f"{s} -> {ld}": advise.upgrade_payload(view, s, ld)
+           for s in saves for ld in loads if s != ld and (s, ld) in present}
+    key = advise.upgrades(view)
+    first = None
+    if key:
+        first = f"{key[0][0]} -> {max((ld for _, ld in key), key=version_key)}"
+        first = first if first in out else f"{key[0][0]} -> {key[0][1]}"
+    return scrub(out), first
 
 
 def payload(view: RunView) -> dict:
@@ -48,8 +65,13 @@ def payload(view: RunView) -> dict:
                     versions[keys[text]] = v
                 c[side] = keys[text]
     fields = list(cells[0]) if cells else []
+    picks, first = upgrades(view)
     return {
-        "run_id": view.run_id, "date": view.date, "command": view.command,
+        "upgrades": picks, "first_upgrade": first,
+        "upgrade_from": sorted(set(view.df["save_tf"]), key=version_key),
+        "upgrade_to": sorted(set(view.df["load_tf"]), key=version_key),
+        "missing": view.missing_note(f"results/{view.run_id}"),
+        "run_id": view.run_id, "date": view.date, "command": scrub(view.command),
         "environments": view.environments(),
         "save": [view.side_label(*s) for s in view.save_sides],
         "load": [view.side_label(*s) for s in view.load_sides],
@@ -93,6 +115,13 @@ def render(view: RunView) -> str:
   <h1>TensorFlow save/load compatibility</h1>
   <p class="meta" id="meta"></p>
 </header>
+<section id="upgrade" aria-label="upgrade">
+  <h2>What breaks on an upgrade</h2>
+  <p class="pick">Saved with <select id="from"></select> loaded with <select id="to"></select>
+    <span class="hint">(every pair of the run; the default is its widest upgrade)</span></p>
+  <div id="verdict"></div>
+  <div id="upgrade-loaders"></div>
+</section>
 <section id="filters" aria-label="filters"></section>
 <main>
   <section id="heatmaps"></section>

@@ -72,6 +72,24 @@ td.cell .err { display: block; font-size: 10.5px; opacity: .9; max-width: 190px;
   font-size: 12.5px; }
 .detail dt { color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }
+#upgrade { padding: 4px 28px 16px; border-bottom: 1px solid var(--line); }
+#upgrade h2 { margin: 12px 0 6px; }
+.pick select { font: inherit; padding: 1px 4px; margin: 0 4px; }
+#verdict { margin: 8px 0; padding: 8px 12px; border-left: 4px solid #1c7ed6;
+  background: var(--bg); }
+#verdict p { margin: 2px 0; } #verdict p.head { font-weight: 700; font-size: 15px; }
+#verdict p.legacy { margin-top: 6px; color: #1864ab; }
+#upgrade code { background: #e9ecef; padding: 0 4px; border-radius: 3px; font-size: 12.5px; }
+table.fixes { margin-top: 8px; }
+.fixes th { text-align: left; color: var(--muted); font-size: 12px; padding: 3px 10px 3px 0; }
+.fixes td { border-top: 1px solid var(--line); padding: 4px 12px 4px 0; vertical-align: top;
+  font-size: 13px; }
+.fixes .err-line { color: var(--muted); font-size: 12px; max-width: 520px; }
+.tag { display: inline-block; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 12px;
+  font-weight: 600; background: var(--muted); }
+.tag.t-BREAKS, .tag.t-FAILS { background: var(--load-error); }
+.tag.t-WRONG { background: var(--mismatch); } .tag.t-NEW, .tag.t-FIXED { background: var(--pass); }
+.missing { color: var(--load-error); font-weight: 600; margin: 4px 0 0; }
 """
 
 PAGE_JS = r"""
@@ -89,6 +107,7 @@ PAGE_JS = r"""
   const STATUSES = ["pass", "mismatch", "load-error", "save-error", "crash", "timeout",
                     "unsupported"];
   const selected = {};
+  let upgradeKey = DATA.first_upgrade;
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -129,6 +148,8 @@ PAGE_JS = r"""
       const want = params.has(axis) ? params.get(axis).split(",").filter(Boolean) : all;
       selected[axis] = new Set(want.filter(v => all.includes(v)));
     }
+    if (params.has("from") && params.has("to"))
+      upgradeKey = params.get("from") + " -> " + params.get("to");
     return params.get("cell");
   }
   function writeHash(cellId) {
@@ -136,6 +157,10 @@ PAGE_JS = r"""
     for (const axis of AXES)
       if (selected[axis].size !== DATA[axis + "s"].length)
         params.set(axis, [...selected[axis]].join(","));
+    if (upgradeKey && upgradeKey !== DATA.first_upgrade) {
+      const [a, b] = upgradeKey.split(" -> ");
+      params.set("from", a); params.set("to", b);
+    }
     if (cellId !== undefined && cellId !== null) params.set("cell", cellId);
     const text = params.toString();
     history.replaceState(null, "", text ? "#" + text : location.pathname + location.search);
@@ -315,8 +340,59 @@ PAGE_JS = r"""
     panel.hidden = false;
   }
 
+  // --- the upgrade picker: verdict first, then each loader that breaks and what works instead
+  function codeText(text) {
+    const span = el("span");
+    text.split("`").forEach((part, i) => span.append(i % 2 ? el("code", {text: part}) : part));
+    return span;
+  }
+  function fixRow(r) {
+    const what = el("td", {}, codeText(r.text));
+    for (const e of r.errors) what.append(el("div", {class: "err-line", text: e}));
+    const instead = el("td", {});
+    for (const x of r.instead) instead.append(el("div", {}, codeText(x)));
+    return el("tr", {"data-format": r.format, "data-loader": r.loader},
+              el("td", {text: r.format}), el("td", {}, el("code", {text: r.loader})),
+              el("td", {}, el("span", {class: "tag t-" + r.verdict, text: r.verdict})),
+              what, instead);
+  }
+  function drawUpgrade() {
+    const section = document.getElementById("upgrade");
+    if (!Object.keys(DATA.upgrades).length) { section.hidden = true; return; }
+    const from = document.getElementById("from"), to = document.getElementById("to");
+    if (!from.options.length) {
+      for (const v of DATA.upgrade_from) from.append(el("option", {value: v, text: v}));
+      for (const v of DATA.upgrade_to) to.append(el("option", {value: v, text: v}));
+      const pick = () => { upgradeKey = from.value + " -> " + to.value; update(); };
+      from.addEventListener("change", pick);
+      to.addEventListener("change", pick);
+    }
+    const key = upgradeKey || Object.keys(DATA.upgrades)[0];
+    [from.value, to.value] = key.split(" -> ");
+    const verdict = document.getElementById("verdict");
+    const loaders = document.getElementById("upgrade-loaders");
+    verdict.replaceChildren(); loaders.replaceChildren();
+    section.setAttribute("data-upgrade", key);
+    const u = DATA.upgrades[key];
+    if (!u) {
+      verdict.append(el("p", {class: "empty", text: "The run has no cells saved under " +
+                              from.value + " and loaded under " + to.value + "."}));
+      return;
+    }
+    u.verdict.forEach((line, i) =>
+      verdict.append(el("p", {class: i ? "line" : "head"}, codeText(line.trim()))));
+    for (const line of u.legacy) verdict.append(el("p", {class: "legacy"}, codeText(line)));
+    if (!u.loaders.length) return;
+    const head = ["format", "loader", "", "what happens", "what works instead"];
+    const table = el("table", {class: "fixes"},
+                     el("tr", {}, ...head.map(h => el("th", {text: h}))));
+    for (const r of u.loaders) table.append(fixRow(r));
+    loaders.append(table);
+  }
+
   function update() {
     writeHash();
+    drawUpgrade();
     drawFilters();
     const cells = DATA.cells.filter(visible);
     drawHeatmaps(cells);
@@ -331,6 +407,8 @@ PAGE_JS = r"""
     meta.append("Run " + DATA.run_id + ", " + DATA.date + " \u00b7 " + DATA.cells.length +
                 " cells (" + STATUSES.filter(s => counts[s]).map(s => counts[s] + " " + s)
                   .join(", ") + ") \u00b7 ", el("code", {text: DATA.command}));
+    if (DATA.missing)
+      meta.after(el("p", {class: "missing", text: "Incomplete: " + DATA.missing}));
     const envs = document.getElementById("envs");
     const keys = ["tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python", "device",
                   "backend"].filter(k => DATA.environments.some(e => e[k]));

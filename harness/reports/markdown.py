@@ -4,7 +4,10 @@ by the date, the environments' resolved versions and the command that made the r
 
 from __future__ import annotations
 
-from .run_view import Footnotes, RunView, mark
+from .. import advise  # (module import: advise imports run_view, which imports this package)
+from .run_view import Footnotes, RunView, mark, scrub_paths
+
+MAX_VERDICTS = 10  # a nightly's consecutive upgrades (2.12 -> 2.13 ... 2.20 -> 2.21)
 
 
 def _escape(text: str) -> str:
@@ -74,6 +77,20 @@ def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
     return out
 
 
+def verdict_section(view: RunView) -> list[str]:
+    """The verdict of each key upgrade, first thing in the report."""
+    pairs = advise.key_upgrades(view)[:MAX_VERDICTS]
+    if not pairs:
+        return []
+    out = ["## Verdict", ""]
+    for old, new in pairs:
+        head, *rest = advise.verdict(advise.Advisor(view, old, new), advise.REPORT_WIDTH)
+        out += [f"**{_escape(head)}**", ""] + [f"- {_escape(ln.strip())}" for ln in rest] + [""]
+    out.append("Any other pair: `harness advise --from A --to B` on this run; the HTML report "
+               "picks any pair too.")
+    return out + [""]
+
+
 def render(view: RunView) -> str:
     notes = Footnotes()
     counts = view.df["status"].value_counts()
@@ -88,8 +105,12 @@ def render(view: RunView) -> str:
         "(loaded, every parameter bit-identical, predictions within tolerance) among those "
         "that apply; `unsupported` cells (the API or format does not exist there) are left out. "
         "✅ all pass, ⚠️ some, ❌ none, n/a nothing applies. [n] points to the errors below.", "",
-        "## Environments", "", *environment_table(view), "",
     ]
+    note = view.missing_note(f"results/{view.run_id}")
+    if note:
+        lines += [f"> **Incomplete:** {note}", ""]
+    lines += verdict_section(view)
+    lines += ["## Environments", "", *environment_table(view), ""]
     for fmt in view.formats:
         lines += format_tables(view, fmt, notes)
     lines += ["## Errors", ""]
@@ -97,7 +118,7 @@ def render(view: RunView) -> str:
         lines.append("(none)")
     for text, n in notes.numbers.items():
         lines.append(f"{n}. {_escape(text)} ({', '.join(sorted(notes.where[text]))})")
-    return "\n".join(lines) + "\n"
+    return scrub_paths("\n".join(lines) + "\n")
 
 
 def write(view: RunView, out_dir) -> list:

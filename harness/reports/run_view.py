@@ -286,6 +286,18 @@ class RunView:
     def cells(self) -> list[dict]:
         return self.records()
 
+    @cached_property
+    def cell_index(self) -> dict[tuple, dict[str, dict]]:
+        """(save_tf, load_tf, format, loader) -> {model: cell}: what advice looks up, for every
+        upgrade of a 23,100-cell run.  Of several devices the worst cell stays, so advice never
+        hides a failing device."""
+        index: dict[tuple, dict[str, dict]] = {}
+        for c in self.cells:
+            models = index.setdefault((c["save_tf"], c["load_tf"], c["format"], c["loader"]), {})
+            if c["model"] not in models or models[c["model"]]["status"] == "pass":
+                models[c["model"]] = c
+        return index
+
     def groups(self, fmt: str, by_loader: bool = False) -> dict[tuple, Group]:
         """(save_tf, save_device, load_tf, load_device[, loader]) -> Group for one format."""
         out: dict[tuple, Group] = {}

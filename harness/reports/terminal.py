@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..advise import upgrades, verdicts
+from .. import advise  # (module import: advise imports run_view, which imports this package)
 from .run_view import Group, RunView, error_summary, is_missing, mark, scrub_paths
 
 SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
@@ -190,12 +190,12 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
     width = width or max(100, shutil.get_terminal_size((160, 50)).columns)
     notes = Notes(width)
     head = [note, ""] if (note := view.missing_note()) else []
-    verdict = verdicts(view)
+    verdict = advise.verdicts(view)
     if detail:
         head += env_lines(view) + [""] + (verdict + [""] if verdict else [])
         table, legend = detail_table(view, notes), None
     else:
-        if not verdict or len(upgrades(view)) != len(_pairs(view)):
+        if not verdict or len(advise.upgrades(view)) != len(_pairs(view)):
             head += env_line(view)
         head += verdict + [""]
         table, legend = compact_table(view, notes)
