@@ -97,9 +97,10 @@ def loaded_fields(cell: Cell, saved: dict, load: LoadOutcome,
 def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
               load: LoadOutcome | None = None, unavailable: str | None = None,
               tolerance_for_dtype: Callable[[str, str], tuple | None] | None = None,
-              paths: Mapping[str, str] | None = None) -> dict:
+              paths: Mapping[str, str] | None = None, reused_from: str | None = None) -> dict:
     """The row of one cell.  Exactly one of: the save failed (`saved`'s status is not ok), the
-    load environment cannot run here (`unavailable`), or `load` says what the loader did."""
+    load environment cannot run here (`unavailable`), or `load` says what the loader did (in
+    this run, or in the run `reused_from` names, whose worker result the load cache kept)."""
     fields = saved_fields(saved)
     if fields is None and unavailable:
         fields = {"status": Status.UNSUPPORTED, "error_type": "NoDevice", "error": unavailable}
@@ -113,6 +114,7 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
         "on_disk_format": saved.get("on_disk_format"),
         "save_versions": save_side.versions, "load_versions": load_side.versions,
         "save_env": save_side.identity, "load_env": load_side.identity,
+        "reused_from": reused_from,
     } | fields
     row["status"] = str(row["status"])
     for key in ("error", "log"):

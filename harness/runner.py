@@ -26,6 +26,7 @@ from .progress import Progress
 from .requests import LoadRequest, SaveRequest
 from .results import RunData, RunDir, RunError, read_run
 from .rows import LoadOutcome, Side, build_row, machine_paths
+from .load_cache import LoadCache
 from .save_cache import SaveCache, place
 from .specs import EnvSpec
 from .worker import outcomes
@@ -62,6 +63,7 @@ class RunOptions:
     save_only: bool = False  # fill the save cache, load nothing (e.g. before shards)
     unsafe: bool = False  # let Keras loaders deserialize code (Lambda layers)
     memory_limit_mb: int | None = None  # per worker process
+    load_cache: bool = True  # reuse a load cell's result when nothing deciding it changed
     cells: list[Cell] | None = None  # an explicit plan (fixtures, try): no matrix expansion
     presaved: list[Presaved] = field(default_factory=list)  # artifacts not saved by this run
 
@@ -136,6 +138,9 @@ class Run:
         self.unavailable: dict[EnvSpec, str] = {}  # environment -> why it cannot run here
         saves = opts.save_cache_dir or Path(opts.cache_dir) / "saves"
         self.cache = SaveCache(saves) if opts.save_cache else None
+        self.loads = LoadCache(Path(opts.cache_dir) / "loads") if opts.load_cache else None
+        self._load_keys: dict[LoadRequest, str | None] = {}
+        self.reused = 0
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
@@ -276,7 +281,7 @@ class Run:
             self._load_phase()
         info = self.run.read_info()
         info |= {"finished": _now(), "seconds": round(time.monotonic() - t0, 1),
-                 "save_cache_hits": self.cache_hits}
+                 "save_cache_hits": self.cache_hits, "load_cache_hits": self.reused}
         self.run.write_run_info(info)
         self.progress.message(f"done: {self.done}/{len(self.cells)} cells in "
                               f"{self.run.cells_file}")
@@ -386,23 +391,63 @@ class Run:
 
     # -- LOAD ---------------------------------------------------------------------------
     def _load_phase(self) -> None:
-        jobs = []
+        per_env: dict[EnvSpec, list[LoadRequest]] = {}
         for spec in dict.fromkeys(self.load_spec(c) for c in self.cells):
-            requests = []
+            requests = per_env.setdefault(spec, [])
             for c in (c for c in self.cells if self.load_spec(c) == spec):
                 saved = self._saved_of(c)
                 if saved.get("status") != outcomes.OK or spec in self.unavailable:
                     self._finish(c, saved, unavailable=self.unavailable.get(spec))
                     continue
                 art, ref = self._artifact_of(c)
-                requests.append(LoadRequest(f"l{len(requests):04d}", c, art, ref,
-                                            unsafe=self.opts.unsafe))
-            size = max(1, self.opts.batch_size)
-            for i in range(0, len(requests), size):
-                chunk = requests[i:i + size]
-                jobs.append(lambda spec=spec, chunk=chunk: self._load_batch(spec, chunk))
+                req = LoadRequest(f"l{len(requests):04d}", c, art, ref, unsafe=self.opts.unsafe)
+                if not self._reuse(req, self.envs[spec], saved):
+                    requests.append(req)
+        jobs = [lambda spec=spec, chunk=chunk: self._load_batch(spec, chunk)
+                for spec, requests in per_env.items()
+                for chunk in self._chunks(requests, len([r for r in per_env.values() if r]))]
         self.progress.phase("load", len(self.cells))
+        if self.reused:
+            self.progress.message(f"load cache: {self.reused} cell(s) reused (nothing that "
+                                  "decides them changed); --fresh redoes them")
         self._parallel(jobs)
+
+    def _chunks(self, requests: list, busy_envs: int) -> list[list]:
+        """An environment's requests in batches: at most --batch-size each, and split further
+        when fewer environments than -j have work, so every core runs a worker."""
+        if not requests:
+            return []
+        workers = max(1, self.opts.jobs // max(1, busy_envs))
+        size = max(1, min(self.opts.batch_size, -(-len(requests) // workers)))
+        return [requests[i:i + size] for i in range(0, len(requests), size)]
+
+    def _reuse(self, req: LoadRequest, env, saved: dict) -> bool:
+        """Finish a cell from the load cache when an entry for exactly this artifact, load
+        environment, worker code and loader exists; else remember its key for afterwards."""
+        if self.loads is None:
+            return False
+        key = self.loads.key(req, env, saved.get("manifest") or {})
+        self._load_keys[req] = key
+        hit = self.loads.get(key) if key else None
+        if hit is None:
+            return False
+        result, arrays = hit
+        with self._lock:
+            self.reused += 1
+        self._finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
+                                                        req.reference_dir),
+                     reused_from=result.get("made_by_run"))
+        return True
+
+    def _load_batch(self, spec: EnvSpec, requests: list[LoadRequest]) -> None:
+        def on_result(req: LoadRequest, result: dict) -> None:
+            key = self._load_keys.get(req)
+            if key and self.loads is not None and not self.stop.is_set():
+                self.loads.put(key, result, result.get("arrays"), self.run.path.name)
+            self._finish(req.cell, self._saved_of(req.cell), load=LoadOutcome(
+                result, result.get("arrays"), req.reference_dir))
+
+        self._batch(self.envs[spec], "load", requests, on_result)
 
     def _artifact_of(self, c: Cell) -> tuple[Path, Path]:
         pre = self._presaved(c)
@@ -429,20 +474,14 @@ class Run:
             return Side(pre.save_tf, pre.versions, pre.identity)
         return self.side(self.save_spec(c))
 
-    def _load_batch(self, spec: EnvSpec, requests: list[LoadRequest]) -> None:
-        def on_result(req: LoadRequest, result: dict) -> None:
-            self._finish(req.cell, self._saved_of(req.cell), load=LoadOutcome(
-                result, result.get("arrays"), req.reference_dir))
-
-        self._batch(self.envs[spec], "load", requests, on_result)
-
     def _finish(self, cell: Cell, saved: dict, *, load: LoadOutcome | None = None,
-                unavailable: str | None = None) -> None:
+                unavailable: str | None = None, reused_from: str | None = None) -> None:
         if self.stop.is_set():
             return  # interrupted: this cell is left for --resume
         row = build_row(cell, saved, self._save_side(cell), self.side(self.load_spec(cell)),
                         load=load, unavailable=unavailable,
-                        tolerance_for_dtype=self._tolerance(cell), paths=self.paths)
+                        tolerance_for_dtype=self._tolerance(cell), paths=self.paths,
+                        reused_from=reused_from)
         self.run.append(row)
         with self._lock:
             self.done += 1

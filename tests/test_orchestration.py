@@ -269,3 +269,41 @@ def test_presaved_artifacts_are_loaded_without_a_save_environment(tmp_path):
     (path / "cells.jsonl").write_text(lines[0] + "\n")
     Run(RunOptions(backend="stub", resume=path, cache_dir=tmp_path / "cache")).execute()
     assert len(read_run(path).rows) == len(cells)
+
+
+def test_a_second_run_reuses_every_load_that_nothing_changed(tmp_path, stub):
+    stub({"load:mlp/h5/h5py.File": "abort", "load:mlp/h5/keras.models.load_model": "mismatch"})
+    first = run(tmp_path, run_id="one")
+    second = run(tmp_path, run_id="two")
+    rows = {(r["format"], r["loader"]): r for r in read_run(second).rows}
+    assert statuses(first) == statuses(second)
+    reused = {k for k, r in rows.items() if r["reused_from"] == "one"}
+    # everything but the crash (never reused: it may be the machine's doing) came from run one
+    assert reused == set(rows) - {("h5", "h5py.File")}
+    assert rows[("h5", "keras.models.load_model")]["status"] == "mismatch"  # re-judged
+    assert len(list((second / "work").glob("load-*"))) == 1  # only the crashed cell ran
+    fresh = run(tmp_path, run_id="three", load_cache=False)
+    assert {r["reused_from"] for r in read_run(fresh).rows} == {None}
+
+
+def test_only_the_changed_environment_reruns(tmp_path):
+    both = dict(load=["2.12", "2.16"])
+    run(tmp_path, run_id="one", **both)
+    run(tmp_path, run_id="two", load=["2.12", "2.16"], load_devices=["cpu-noonednn"])
+    third = run(tmp_path, run_id="three", **both)
+    rows = read_run(third).rows
+    assert {r["reused_from"] for r in rows} == {"one"}
+    # a load environment that resolves differently is a different key: nothing reused there
+    from harness.load_cache import LoadCache
+    entries = list((tmp_path / "cache" / "loads").glob("*/*/result.json"))
+    assert len(entries) == 2 * len(rows)  # cpu and cpu-noonednn kept apart
+    assert LoadCache  # imported for its documentation of the key
+
+
+def test_a_tampered_load_cache_entry_is_not_used(tmp_path):
+    run(tmp_path, run_id="one", formats=["h5"])
+    for arrays in (tmp_path / "cache" / "loads").glob("*/*/arrays.npz"):
+        arrays.write_bytes(arrays.read_bytes()[:-8] + b"tampered")
+    rows = read_run(run(tmp_path, run_id="two", formats=["h5"])).rows
+    assert {r["reused_from"] for r in rows} == {None}
+    assert {r["status"] for r in rows} == {"pass"}

@@ -28,6 +28,14 @@ def uv_bin() -> str:
         return found
 
 
+def run_uv(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """The one way the harness runs uv: its output captured, and on failure `.reason`, uv's
+    own explanation in one line."""
+    out = procs.run([uv_bin(), *args], timeout=timeout)
+    out.reason = uv_error_line(out.stderr) if out.returncode else ""
+    return out
+
+
 def uv_error_line(stderr: str) -> str:
     """uv's reason in one line: the resolver's explanation, else its last error line."""
     lines = [ln.strip(" ×╰─▶│") .strip() for ln in stderr.splitlines() if ln.strip()]
@@ -102,7 +110,7 @@ class UvEnvironment(Environment):
         return self.info
 
     def _uv(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return procs.run([uv_bin(), *args], timeout=timeout)
+        return run_uv(*args, timeout=timeout)
 
     def _install(self) -> None:
         out = self._uv("venv", "--quiet", "--python", self._base_python(), str(self.path))

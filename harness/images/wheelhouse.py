@@ -43,11 +43,9 @@ def pip_platforms(glibc: str) -> list[str]:
 
 
 def _uv(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    from ..envs.uv import uv_bin, uv_error_line
+    from ..envs.uv import run_uv
 
-    out = procs.run([uv_bin(), *args], timeout=timeout)
-    out.reason = uv_error_line(out.stderr) if out.returncode else ""
-    return out
+    return run_uv(*args, timeout=timeout)
 
 
 def resolve(requirements: list[str], constraints: list[str], python: str, glibc: str,
