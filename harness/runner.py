@@ -20,13 +20,13 @@ from pathlib import Path
 
 from . import execute
 from .envs import default_cache_dir, get_backend
+from .load_cache import LoadCache
 from .matrix import Matrix, from_flags
 from .plan import Cell, env_name, shard_cells
 from .progress import Progress
 from .requests import LoadRequest, SaveRequest
 from .results import RunData, RunDir, RunError, read_run
 from .rows import LoadOutcome, Side, build_row, machine_paths
-from .load_cache import LoadCache
 from .save_cache import SaveCache, place
 from .specs import EnvSpec
 from .worker import outcomes

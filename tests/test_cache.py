@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from harness.matrix import Matrix
 from harness.envs.base import gpu_absent_reason
+from harness.matrix import Matrix
 from harness.runner import Run, RunOptions
 from harness.save_cache import SaveCache, worker_code_hash
 from harness.specs import EnvSpec
