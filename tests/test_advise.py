@@ -7,7 +7,7 @@ import time
 
 from test_reports_sample import make_run, row, sample_rows
 
-from harness.advise import Advisor, render, resolve_label
+from harness.advise import Advisor, render, resolve_label, verdict
 from harness.cli import main
 from harness.reports.run_view import RunView
 
@@ -120,3 +120,49 @@ def test_save_errors_are_noted_not_blamed_on_the_upgrade(tmp_path):
         "  ok     tf.lite.Interpreter: loads 2.12 artifacts under 2.16 (1/1 cells, max |diff| "
         "6.0e-08)",
         "           (rnn: 2.12 could not save this format)"]
+
+
+def legacy_rows() -> list[dict]:
+    """2.12 -> 2.16 and 2.12 -> 2.16+tf_keras: Keras 3 cannot read the Keras 2 h5 and
+    .keras files, legacy Keras (tf_keras) can."""
+    rows = []
+    for load in ("2.12", "2.16", "2.16+tf_keras"):
+        for model in ("mlp", "cnn"):
+            ok = load != "2.16"
+            for fmt in ("h5", "keras"):
+                rows.append(row("2.12", load, model, fmt, "keras.models.load_model",
+                                "pass" if ok else "load-error",
+                                error_type=None if ok else "TypeError",
+                                error=None if ok else "Could not deserialize class 'Functional'"))
+            rows.append(row("2.12", load, model, "savedmodel", "tf.saved_model.load", "pass"))
+    return rows
+
+
+def test_legacy_keras_is_named_with_its_cells_when_they_pass_where_keras_3_fails(tmp_path):
+    view = RunView(make_run(tmp_path, rows=legacy_rows()))
+    text = render(Advisor(view, "2.12", "2.16"))
+    assert "Legacy Keras: `pip install tf_keras~=2.16` and `TF_USE_LEGACY_KERAS=1` loads what " \
+           "Keras 3 cannot" in text
+    h5 = advice_lines(text, "h5")
+    assert h5[0].startswith("  BREAKS keras.models.load_model")
+    assert h5[2].strip() == (
+        "instead: legacy Keras: `pip install tf_keras~=2.16` and `TF_USE_LEGACY_KERAS=1` "
+        "(2.12 -> 2.16+tf_keras h5 `keras.models.load_model` passes for mlp, cnn, where "
+        "2.12 -> 2.16 fails)")
+    lines = verdict(Advisor(view, "2.12", "2.16"))
+    assert lines[-1] == ("  fix for `keras.models.load_model` (keras, h5): `pip install "
+                         "tf_keras~=2.16` and `TF_USE_LEGACY_KERAS=1` (2.12 -> 2.16+tf_keras "
+                         "passes)")
+
+
+def test_no_legacy_route_without_its_cells_or_when_it_fails_too(tmp_path):
+    rows = [r for r in legacy_rows() if r["load_tf"] != "2.16+tf_keras"]
+    text = render(Advisor(RunView(make_run(tmp_path, "none", rows=rows)), "2.12", "2.16"))
+    assert "tf_keras" not in text
+    rows = legacy_rows()
+    for r in rows:
+        if r["load_tf"] == "2.16+tf_keras" and r["format"] == "h5" and r["model"] == "cnn":
+            r.update(status="load-error", error="boom")
+    text = render(Advisor(RunView(make_run(tmp_path, "half", rows=rows)), "2.12", "2.16"))
+    assert "legacy Keras" not in advice_lines(text, "h5")[2]
+    assert "legacy Keras" in "\n".join(advice_lines(text, "keras"))

@@ -1,0 +1,151 @@
+"""The terminal table (harness.reports.terminal): the verdict first, a table that fits a screen,
+footnotes; what `harness show` says about missing cells; and no machine path in any report."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from test_reports_sample import make_run, row, sample_rows
+
+from harness.cli import main
+from harness.reports import write_reports
+from harness.reports.terminal import terminal_table
+from harness.vocab import FORMAT_LOADERS, FORMATS, MODELS
+
+KERAS_ERRORS = {
+    "savedmodel": "File format not supported: filepath=/tmp/r/artifacts/e/{m}/savedmodel/x.",
+    "keras-savedmodel": "File format not supported: filepath=/tmp/r/artifacts/e/{m}/ks/x.",
+    "keras": "File not found: filepath=/tmp/r/artifacts/e/{m}/keras/model.keras.",
+    "h5": "Invalid value for argument `reduction`. Received: reduction=auto",
+    "weights-h5": "A total of 1 objects could not be loaded.",
+}
+
+
+def full_pair_rows() -> list[dict]:
+    """2.12 -> 2.16 for every model x format x loader of the vocabulary (7 x 11 x 33 = 231),
+    shaped as the real run: Keras loaders fail per format, checkpoint restores are silently
+    wrong, the rest pass."""
+    rows = []
+    for m in MODELS:
+        for fmt in FORMATS:
+            for lo in FORMAT_LOADERS[fmt]:
+                if lo.startswith(("keras.", "model.load_weights")) and "TFSMLayer[" not in lo:
+                    r = row("2.12", "2.16", m, fmt, lo, "load-error", error_type="ValueError",
+                            error=KERAS_ERRORS.get(fmt, "boom").format(m=m))
+                elif lo.startswith(("tf.train.Checkpoint", "tf.train.CheckpointManager")):
+                    r = row("2.12", "2.16", m, fmt, lo, "mismatch",
+                            error=f"parameters: 0/{len(m)} bit-identical; predictions: output 0 "
+                                  "beyond rtol=1e-06, atol=1e-06")
+                else:
+                    r = row("2.12", "2.16", m, fmt, lo, "pass")
+                rows.append(r)
+    return rows
+
+
+def test_one_pair_is_format_x_loader_by_model_and_fits_a_screen(tmp_path):
+    rows = full_pair_rows()
+    assert len(rows) == 231
+    text = terminal_table(make_run(tmp_path, rows=rows), width=150)
+    lines = text.splitlines()
+    assert len(lines) < 60, text
+    assert lines[0].startswith("Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -> TF 2.16 "
+                               "(tf 2.16.2, keras 3.15.1): ")
+    header = next(ln for ln in lines if ln.startswith("format "))
+    assert header.split() == ["format", "loader", *MODELS]
+    body = lines[lines.index(header) + 1:]
+    table = body[:next(i for i, ln in enumerate(body) if not ln.strip())]
+    assert len(table) == sum(len(FORMAT_LOADERS[f]) for f in FORMATS)  # 33 rows, not 231
+    h5 = next(ln for ln in table if ln.startswith("h5 "))
+    assert h5.split()[1] == "keras.models.load_model" and h5.count("✗ [") == len(MODELS)
+    assert any("≠ [" in ln for ln in table) and any(ln.split()[-1] == "✓" for ln in table)
+    # one footnote for the mismatches whose counts differ per model
+    notes = [ln for ln in lines if re.match(r"\[\d+\] ", ln)]
+    assert sum("bit-identical" in n for n in notes) == 1
+    assert "231 cells: " in text
+
+
+def test_the_verdict_names_what_keeps_working_what_breaks_and_a_fix(tmp_path):
+    text = terminal_table(make_run(tmp_path), width=150)
+    verdict = text.split("\n\n", 1)[0].splitlines()
+    verdict = [ln for ln in verdict if not ln.startswith("Environments:")]
+    assert 3 <= len(verdict) <= 6, verdict
+    assert verdict[0].endswith("2 native loader(s) keep working, 2 break")
+    assert verdict[1] == "  keep working: `tf.saved_model.load`, `tf.train.load_checkpoint`"
+    assert verdict[2] == ("  break: `tf.train.Checkpoint.restore` (silently wrong), "
+                          "`keras.models.load_model` (h5)")
+    # a verdict line names what fits in 150 columns and counts the rest
+    assert verdict[3] == ("  fix for `keras.models.load_model` (h5), +1 more: re-save under 2.12 "
+                          "as savedmodel, load with `tf.saved_model.load`")
+
+
+def test_several_pairs_are_columns_with_a_mark_and_a_pass_count(tmp_path):
+    text = terminal_table(make_run(tmp_path), width=150)
+    lines = text.splitlines()
+    header = next(ln for ln in lines if ln.startswith("format "))
+    assert re.split(r"\s{2,}", header) == ["format", "loader", "2.12 -> 2.12", "2.12 -> 2.16",
+                                           "2.16 -> 2.12", "2.16 -> 2.16"]
+    h5 = next(ln for ln in lines if ln.startswith("h5 "))
+    assert re.split(r"\s{2,}", h5)[2:] == ["✓ 2/2", "~ 1/2 [3]", "✗ 0/2 [3]", "✓ 2/2"]
+    tfsm = next(ln for ln in lines if "TFSMLayer" in ln)
+    assert re.split(r"\s{2,}", tfsm)[2:] == ["n/a", "✓ 2/2", "n/a", "✓ 2/2"]
+    assert "each square: ✓ all, ~ some, ✗ none" in text
+
+
+def test_detail_is_the_per_cell_table(tmp_path):
+    text = terminal_table(make_run(tmp_path), detail=True, width=150)
+    assert "Environments:" in text
+    row_ = next(ln for ln in text.splitlines() if ln.startswith("cnn ") and " h5 " in ln)
+    assert re.split(r"\s{2,}", row_)[3:] == ["pass 0", "load-error [3]", "load-error [3]",
+                                             "pass 0"]
+
+
+def test_show_says_how_many_planned_cells_are_missing(tmp_path, capsys):
+    definition = {"name": "t", "save": ["2.12", "2.16"], "load": ["2.12", "2.16"],
+                  "models": ["mlp", "cnn"], "formats": ["savedmodel", "h5", "tf-checkpoint"]}
+    info = {"matrix": {"save": ["2.12", "2.16"], "load": ["2.12", "2.16"],
+                       "definition": definition}}
+    rows = sample_rows()
+    run = make_run(tmp_path, rows=rows[:-4], info=info)
+    from harness.results import read_run
+
+    planned = read_run(run).planned
+    assert planned is not None and len(planned) >= len(rows)
+    missing = len(planned) - len(rows) + 4
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (f"{missing} of {len(planned)} planned cells missing: the run "
+                                   f"did not finish; `harness run --resume {run}`")
+    assert main(["report", str(run), "--formats", "md"]) == 0
+    err = capsys.readouterr().err
+    assert f"{missing} of {len(planned)} planned cells missing" in err
+    md = (run / "report" / "report.md").read_text()
+    assert f"`harness run --resume results/{run.name}`" in md
+
+
+PATHS = re.compile(r"/root/|/home/|/tmp/|/Users/|/[^\s<>]*site-packages/")
+
+
+def test_no_machine_path_in_any_report(tmp_path):
+    site = "/root/.cache/tf-compat-harness/envs/2.16-cpu-1/lib/python3.11/site-packages"
+    rows = sample_rows()
+    rows[1] = rows[1] | {"error": f'Traceback: File "{site}/keras/src/saving/api.py", line 3\n'
+                                  "ValueError: cannot read /home/alice/models/m.h5",
+                         "notes": ["copied from /tmp/tmpab12/x", "/var/tmp/y"]}
+    rows[2] = rows[2] | {"status": "load-error", "error_type": "OSError",
+                         "error": "Unable to open /usr/lib/python3/dist-packages/h5py/x.py"}
+    run = make_run(tmp_path, rows=rows,
+                   info={"command": ["harness", "run", "--results-dir", "/root/work/results"]})
+    out = tmp_path / "out"
+    paths = write_reports(run, out, ["md", "html", "csv"])
+    for path in paths:
+        text = path.read_text()
+        assert not PATHS.search(text), (path.name, PATHS.search(text))
+    texts = {p.name: p.read_text() for p in paths}
+    assert "<site-packages>/keras/src/saving/api.py" in texts["cells.csv"]
+    assert "<home>/models/m.h5" in texts["cells.csv"]
+    assert "<site-packages>/h5py/x.py" in texts["report.md"]
+    data = json.loads(texts["report.html"].split('id="run-data">', 1)[1].split("</script>")[0])
+    assert "<tmp>/tmpab12/x" in json.dumps(data)
+    for detail in (False, True):
+        assert not PATHS.search(terminal_table(run, detail=detail, width=400))
