@@ -141,6 +141,7 @@ class Run:
         self.loads = LoadCache(Path(opts.cache_dir) / "loads") if opts.load_cache else None
         self._load_keys: dict[LoadRequest, str | None] = {}
         self.reused = 0
+        self._save_envs = 1
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
@@ -335,6 +336,7 @@ class Run:
                                                 "error": self.unavailable[spec]}
                 continue
             jobs.append(lambda spec=spec, pairs=pairs: self._save_env(spec, pairs))
+        self._save_envs = len(jobs)
         self.progress.phase("save", len({(self.save_spec(c), c.model, c.format)
                                           for c in to_save}))
         self._parallel(jobs)
@@ -387,7 +389,14 @@ class Run:
                 entry.put(req.model, req.format, result)
             self._record_save(spec, req.model, req.format, result, entry)
 
-        self._batch(self.envs[spec], "save", requests, on_result)
+        groups = _by_model(requests, max(1, self.opts.jobs // max(1, self._save_envs)))
+        if len(groups) == 1:
+            self._batch(self.envs[spec], "save", requests, on_result)
+            return
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:  # within this env's -j share
+            for fut in [pool.submit(self._batch, self.envs[spec], "save", g, on_result)
+                        for g in groups]:
+                fut.result()
 
     # -- LOAD ---------------------------------------------------------------------------
     def _load_phase(self) -> None:
@@ -486,6 +495,18 @@ class Run:
         with self._lock:
             self.done += 1
         self.progress.cell(row)
+
+
+def _by_model(requests: list[SaveRequest], groups: int) -> list[list[SaveRequest]]:
+    """Save requests in at most `groups` batches, each model whole (a worker builds a model
+    once and saves it in every format), balanced by request count."""
+    models: dict[str, list[SaveRequest]] = {}
+    for r in requests:
+        models.setdefault(r.model, []).append(r)
+    out: list[list[SaveRequest]] = [[] for _ in range(min(groups, len(models)) or 1)]
+    for reqs in sorted(models.values(), key=len, reverse=True):
+        min(out, key=len).extend(reqs)
+    return [g for g in out if g]
 
 
 def _matrix_of(cells: list[Cell]) -> Matrix:

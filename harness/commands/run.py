@@ -51,7 +51,20 @@ def add_parser(sub) -> None:
     run.add_argument("--batch-size", type=int, default=500,
                      help="load cells per worker process, bounding its memory "
                           "(default: %(default)s)")
-    run.add_argument("--quiet", action="store_true", help="do not print the table at the end")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress on the screen, only the table (and errors)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="a progress line per cell, also on a terminal")
+    run.add_argument("--detail", action="store_true",
+                     help="the table with a row per model x format x loader")
+    run.add_argument("--fresh", action="store_true",
+                     help="redo every load cell instead of reusing results that nothing has "
+                          "changed since (the load cache under --cache-dir)")
+    run.add_argument("--unsafe", action="store_true",
+                     help="let Keras loaders run code stored in artifacts (Lambda layers): only "
+                          "for artifacts you trust")
+    run.add_argument("--memory-limit", type=int, metavar="MB", dest="memory_limit_mb",
+                     help="memory limit of each worker process (default: none)")
     add_env_options(run)
 
 
@@ -116,6 +129,9 @@ def build_options(args):
     elif not (args.save and args.load):
         raise UserError("give --save and --load, or --matrix FILE, or --resume RUN")
     _check_paths(args)
+    if args.memory_limit_mb is not None and args.memory_limit_mb < 256:
+        raise UserError(f"--memory-limit {args.memory_limit_mb}: give megabytes, at least 256 "
+                        "(TensorFlow alone needs about 1 GB)")
     return RunOptions(
         save=args.save or [], load=args.load or [], models=args.models, formats=args.formats,
         loaders=args.loaders, devices=args.devices, save_devices=args.save_devices,
@@ -124,7 +140,8 @@ def build_options(args):
         jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
         shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
         save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, load_cache=not args.fresh, unsafe=args.unsafe,
+        memory_limit_mb=args.memory_limit_mb,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
 
 
@@ -134,10 +151,12 @@ def _interrupt(signum, frame):
 
 def main(args) -> int:
     from .. import execute
-    from ..report import terminal_table
-    from ..runner import Progress, Run
+    from ..progress import make_progress
+    from ..reports.terminal import terminal_table
+    from ..runner import Run
 
-    run = Run(build_options(args), Progress())
+    mode = "quiet" if args.quiet else "verbose" if args.verbose else "auto"
+    run = Run(build_options(args), make_progress(mode))
     # SIGTERM (a CI job cancelled, `kill`) and SIGHUP (the terminal closed) stop a run as
     # Ctrl-C does: workers killed, finished cells kept, the resume command printed.
     old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
@@ -160,8 +179,8 @@ def main(args) -> int:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         run.progress.close()
-    if not args.quiet and not args.save_only:
-        print(terminal_table(run_dir.path))
+    if not args.save_only:
+        print(terminal_table(run_dir.path, detail=args.detail))
     print(f"\nresults: {run_dir.path}")
     return 0
 
