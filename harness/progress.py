@@ -84,10 +84,10 @@ class Progress:
     def _show(self, msg: str) -> None:
         print(self._stamp(msg), file=self.stream, flush=True)
 
-    # Which kinds of line reach the screen (all reach progress.log): "run", "phase", "env"
+    # Which kinds of line reach the screen (all reach progress.log): "phase", "env"
     # (where an environment ends up), "env-step" (each step on the way), "save", "cell",
     # "step" (each 10% of a phase), "message", "error".
-    SHOWN = frozenset({"run", "phase", "env", "step", "message", "error"})
+    SHOWN = frozenset({"phase", "env", "step", "message", "error"})
 
     def _emit(self, kind: str, msg: str) -> None:
         with self.lock:
@@ -132,7 +132,8 @@ class Progress:
             self._log = open(self.run_dir / LOG_NAME, "a", encoding="utf-8")  # noqa: SIM115
             self._log.write("".join(line + "\n" for line in self._early))
             self._early.clear()
-        self._emit("run", f"run {run_dir}: {cells} cells")
+        with self.lock:  # the runner's own message says it on the screen
+            self._logline(f"run {run_dir}: {cells} cells")
 
     def phase(self, name: str, total: int) -> None:
         with self.lock:
@@ -203,7 +204,7 @@ class Progress:
 class VerboseProgress(Progress):
     """A line per save and per cell, as the harness printed before it had a display."""
 
-    SHOWN = frozenset({"run", "phase", "env", "env-step", "save", "cell", "message", "error"})
+    SHOWN = frozenset({"phase", "env", "env-step", "save", "cell", "message", "error"})
 
 
 class QuietProgress(Progress):
@@ -249,7 +250,7 @@ class LiveProgress(Progress):
         self.console.print(self._stamp(msg), markup=False)
 
     # the display itself shows phases, environments and counts: only the rest scrolls by
-    SHOWN = frozenset({"run", "message", "error"})
+    SHOWN = frozenset({"message", "error"})
 
     def _headline(self):
         from rich.text import Text

@@ -77,7 +77,7 @@ def test_plain_prints_a_line_per_phase_environment_and_tenth_of_the_cells(tmp_pa
     assert "load: 24/231 cells (10%), 16 failed, ETA" in steps[0]
     assert len([ln for ln in lines if " saves (" in ln]) == 4
     assert sum("env 2.1" in ln for ln in lines) == 2  # where each env ended up, not each step
-    assert len(lines) == 3 + 2 + 1 + 4 + 10 + 1  # phases, envs, run, saves, cells, message
+    assert len(lines) == 3 + 2 + 4 + 10 + 1  # phases, envs, saves, cells, message
     assert len(lines) < 40
 
 
