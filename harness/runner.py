@@ -1,17 +1,17 @@
 """A run from start to end: plan -> environments -> SAVE phase -> LOAD phase.
 
-The plan is a matrix (harness.matrix) turned into cells, optionally one shard of them,
-optionally only the cells an interrupted run still misses (`--resume`).  Environments are keyed
-by their `EnvSpec`.  Saves go through the verified save cache (harness.save_cache); loads are
-batched per load environment, at most `jobs` workers (one TF process each) at a time.  Every
-row is built by harness.rows.build_row; this module only decides what runs where.
+The plan is a matrix (harness.matrix) turned into cells, or an explicit list of cells whose
+artifacts exist already (harness.presaved: fixtures, `try`); optionally one shard of them, and
+only the cells an interrupted run still misses (`--resume`).  Environments are keyed by their
+`EnvSpec`.  The phases live in harness.save_phase and harness.load_phase; at most `jobs`
+workers (one TF process each) run at a time.  Every row is built by harness.rows.build_row
+(Run.finish); this module only decides what runs where and keeps the run folder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,15 +21,17 @@ from pathlib import Path
 from . import execute
 from .envs import default_cache_dir, get_backend
 from .load_cache import LoadCache
+from .load_phase import load_phase
 from .matrix import Matrix, from_flags
 from .plan import Cell, env_name, shard_cells
+from .presaved import Presaved
 from .progress import Progress
-from .requests import LoadRequest, SaveRequest
+from .requests import LoadRequest
 from .results import RunData, RunDir, RunError, read_run
 from .rows import LoadOutcome, Side, build_row, machine_paths
-from .save_cache import SaveCache, place
+from .save_cache import SaveCache
+from .save_phase import save_phase
 from .specs import EnvSpec
-from .worker import outcomes
 
 __all__ = ["Presaved", "Run", "RunOptions", "RunError", "Progress"]
 
@@ -75,44 +77,6 @@ def _now() -> str:
 SaveKey = tuple[EnvSpec, str, str]  # (save environment, model, format)
 
 
-@dataclass(frozen=True)
-class Presaved:
-    """An artifact this run did not save (a fixture, a user's file): its cells go straight to
-    loading.  `reference_dir` holds reference.json/.npz in the worker's layout; `versions` and
-    `identity` are what rows record of the producer side."""
-
-    save_tf: str  # the producer's version label: the cells' save_tf
-    model: str  # the fixture's name: the cells' model
-    format: str
-    artifact_dir: Path
-    reference_dir: Path
-    manifest: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
-    identity: dict = field(default_factory=dict)
-    tolerance: tuple[float, float] | None = None  # replaces the per-dtype/format ones
-    on_disk_format: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.save_tf, self.model, self.format)
-
-    def to_json(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return d | {"artifact_dir": str(self.artifact_dir),
-                    "reference_dir": str(self.reference_dir),
-                    "tolerance": list(self.tolerance) if self.tolerance else None}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Presaved:
-        return cls(**(d | {"artifact_dir": Path(d["artifact_dir"]),
-                           "reference_dir": Path(d["reference_dir"]),
-                           "tolerance": tuple(d["tolerance"]) if d.get("tolerance") else None}))
-
-    def saved(self) -> dict:
-        return {"status": outcomes.OK, "manifest": self.manifest,
-                "on_disk_format": self.on_disk_format or self.manifest.get("on_disk_format")}
-
-
 class Run:
     def __init__(self, opts: RunOptions, progress: Progress | None = None):
         self.opts = opts
@@ -131,7 +95,7 @@ class Run:
         done = self.previous.present if self.previous else set()
         self.cells = [c for c in planned if c.key() not in done]
         backend = get_backend(opts.backend)
-        specs = dict.fromkeys([self.save_spec(c) for c in self.cells if not self._presaved(c)]
+        specs = dict.fromkeys([self.save_spec(c) for c in self.cells if not self.presaved_of(c)]
                               + [self.load_spec(c) for c in self.cells])
         self.envs = {s: backend(s, opts.cache_dir, as_of=self.matrix.as_of, python=opts.python)
                      for s in specs}
@@ -139,14 +103,14 @@ class Run:
         saves = opts.save_cache_dir or Path(opts.cache_dir) / "saves"
         self.cache = SaveCache(saves) if opts.save_cache else None
         self.loads = LoadCache(Path(opts.cache_dir) / "loads") if opts.load_cache else None
-        self._load_keys: dict[LoadRequest, str | None] = {}
+        self.load_keys: dict[LoadRequest, str | None] = {}
         self.reused = 0
-        self._save_envs = 1
+        self.save_envs = 1
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
         self.done = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self.stop = threading.Event()  # set on Ctrl-C / SIGTERM: no more rows, no more workers
 
     def _matrix(self) -> tuple[Matrix, tuple[int, int] | None]:
@@ -172,7 +136,7 @@ class Run:
         shard = tuple(m["shard"]) if m.get("shard") else None
         return Matrix.from_dict(m["definition"]), shard
 
-    def _presaved(self, c: Cell) -> Presaved | None:
+    def presaved_of(self, c: Cell) -> Presaved | None:
         return self.presaved.get((c.save_tf, c.model, c.format))
 
     @staticmethod
@@ -274,12 +238,12 @@ class Run:
                               + (f" (shard {self.shard[0]}/{self.shard[1]})"
                                  if self.shard else ""))
         t0 = time.monotonic()
-        self._save_phase()
+        save_phase(self)
         if self.opts.save_only:
             self.progress.message(f"save only: {len(self.saved)} saves, {self.cache_hits} "
                                   "from the save cache; no cell loaded")
         else:
-            self._load_phase()
+            load_phase(self)
         info = self.run.read_info()
         info |= {"finished": _now(), "seconds": round(time.monotonic() - t0, 1),
                  "save_cache_hits": self.cache_hits, "load_cache_hits": self.reused}
@@ -288,7 +252,7 @@ class Run:
                               f"{self.run.cells_file}")
         return self.run
 
-    def _parallel(self, jobs: list) -> None:
+    def parallel(self, jobs: list) -> None:
         with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
             futures = [pool.submit(fn) for fn in jobs]
             try:
@@ -301,15 +265,15 @@ class Run:
                 execute.kill_all()
                 raise
 
-    def _artifact_dir(self, spec: EnvSpec, model: str, fmt: str | None = None) -> Path:
+    def artifact_dir(self, spec: EnvSpec, model: str, fmt: str | None = None) -> Path:
         base = self.run.path / "artifacts" / self.envs[spec].key / model
         return base / fmt if fmt else base
 
-    def _work_dir(self, phase: str, env) -> Path:
+    def work_dir(self, phase: str, env) -> Path:
         """A fresh folder for one worker batch: load chunks of one environment and a resumed
         run's second attempt never mix their files."""
         base = self.run.path / "work" / f"{phase}-{env.key}"
-        with self._lock:
+        with self.lock:
             path, i = base, 1
             while path.exists():
                 i += 1
@@ -317,196 +281,48 @@ class Run:
             path.mkdir(parents=True)
             return path
 
-    def _batch(self, env, phase: str, requests: list, on_result) -> None:
-        execute.run_batch(env, phase, requests, self._work_dir(phase, env),
+    def batch(self, env, phase: str, requests: list, on_result) -> None:
+        execute.run_batch(env, phase, requests, self.work_dir(phase, env),
                           on_result=on_result, cell_timeout=self.opts.cell_timeout,
                           stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb)
 
-    # -- SAVE ---------------------------------------------------------------------------
-    def _save_phase(self) -> None:
-        jobs = []
-        to_save = [c for c in self.cells if not self._presaved(c)]
-        for spec in dict.fromkeys(self.save_spec(c) for c in to_save):
-            pairs = list(dict.fromkeys((c.model, c.format) for c in to_save
-                                       if self.save_spec(c) == spec))
-            if spec in self.unavailable:
-                for m, f in pairs:
-                    self.saved[(spec, m, f)] = {"status": outcomes.UNSUPPORTED,
-                                                "error_type": "NoDevice",
-                                                "error": self.unavailable[spec]}
-                continue
-            jobs.append(lambda spec=spec, pairs=pairs: self._save_env(spec, pairs))
-        self._save_envs = len(jobs)
-        self.progress.phase("save", len({(self.save_spec(c), c.model, c.format)
-                                          for c in to_save}))
-        self._parallel(jobs)
-
-    def _save_env(self, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
-        name = env_name(spec.label, spec.device)
-        if self.cache is None:
-            requests = []
-            for i, (m, f) in enumerate(pairs):
-                art = self._artifact_dir(spec, m, f)
-                shutil.rmtree(art, ignore_errors=True)  # a resumed run re-saves, clean
-                requests.append(SaveRequest(f"s{i:04d}", m, f, art, self._artifact_dir(spec, m)))
-            self._save_batch(spec, requests, None)
-            return
-        entry = self.cache.entry(self.envs[spec])
-        with entry.lock():  # another run saving the same entry: wait, then reuse its work
-            requests = []
-            for m, f in pairs:
-                hit = entry.get(m, f)
-                for line in _drain(entry):
-                    self.progress.message(f"save cache: {line}")
-                if hit is not None:
-                    with self._lock:
-                        self.cache_hits += 1
-                    self._record_save(spec, m, f, hit, entry)
-                    continue
-                entry.prepare(m, f)
-                requests.append(SaveRequest(f"s{len(requests):04d}", m, f,
-                                            entry.artifact_dir(m, f), entry.reference_dir(m)))
-            if len(requests) < len(pairs):
-                self.progress.message(f"save {name}: {len(pairs) - len(requests)}/{len(pairs)}"
-                                      " from the save cache")
-            if requests:
-                self._save_batch(spec, requests, entry)
-
-    def _record_save(self, spec: EnvSpec, model: str, fmt: str, result: dict, entry) -> None:
-        """Record a save result; from the cache, place the artifact into the run."""
-        if entry is not None and result.get("status") == outcomes.OK:
-            ref = self._artifact_dir(spec, model)
-            for name in ("reference.json", "reference.npz"):
-                place(entry.reference_dir(model) / name, ref / name)
-            place(entry.artifact_dir(model, fmt), self._artifact_dir(spec, model, fmt))
-        self.saved[(spec, model, fmt)] = result
-        self.progress.saved(env_name(spec.label, spec.device), model, fmt,
-                            result.get("status"), result.get("error_type"))
-
-    def _save_batch(self, spec: EnvSpec, requests: list[SaveRequest], entry) -> None:
-        def on_result(req: SaveRequest, result: dict) -> None:
-            if entry is not None:
-                entry.put(req.model, req.format, result)
-            self._record_save(spec, req.model, req.format, result, entry)
-
-        groups = _by_model(requests, max(1, self.opts.jobs // max(1, self._save_envs)))
-        if len(groups) == 1:
-            self._batch(self.envs[spec], "save", requests, on_result)
-            return
-        with ThreadPoolExecutor(max_workers=len(groups)) as pool:  # within this env's -j share
-            for fut in [pool.submit(self._batch, self.envs[spec], "save", g, on_result)
-                        for g in groups]:
-                fut.result()
-
-    # -- LOAD ---------------------------------------------------------------------------
-    def _load_phase(self) -> None:
-        per_env: dict[EnvSpec, list[LoadRequest]] = {}
-        for spec in dict.fromkeys(self.load_spec(c) for c in self.cells):
-            requests = per_env.setdefault(spec, [])
-            for c in (c for c in self.cells if self.load_spec(c) == spec):
-                saved = self._saved_of(c)
-                if saved.get("status") != outcomes.OK or spec in self.unavailable:
-                    self._finish(c, saved, unavailable=self.unavailable.get(spec))
-                    continue
-                art, ref = self._artifact_of(c)
-                req = LoadRequest(f"l{len(requests):04d}", c, art, ref, unsafe=self.opts.unsafe)
-                if not self._reuse(req, self.envs[spec], saved):
-                    requests.append(req)
-        jobs = [lambda spec=spec, chunk=chunk: self._load_batch(spec, chunk)
-                for spec, requests in per_env.items()
-                for chunk in self._chunks(requests, len([r for r in per_env.values() if r]))]
-        self.progress.phase("load", len(self.cells))
-        if self.reused:
-            self.progress.message(f"load cache: {self.reused} cell(s) reused (nothing that "
-                                  "decides them changed); --fresh redoes them")
-        self._parallel(jobs)
-
-    def _chunks(self, requests: list, busy_envs: int) -> list[list]:
-        """An environment's requests in batches: at most --batch-size each, and split further
-        when fewer environments than -j have work, so every core runs a worker."""
-        if not requests:
-            return []
-        workers = max(1, self.opts.jobs // max(1, busy_envs))
-        size = max(1, min(self.opts.batch_size, -(-len(requests) // workers)))
-        return [requests[i:i + size] for i in range(0, len(requests), size)]
-
-    def _reuse(self, req: LoadRequest, env, saved: dict) -> bool:
-        """Finish a cell from the load cache when an entry for exactly this artifact, load
-        environment, worker code and loader exists; else remember its key for afterwards."""
-        if self.loads is None:
-            return False
-        key = self.loads.key(req, env, saved.get("manifest") or {})
-        self._load_keys[req] = key
-        hit = self.loads.get(key) if key else None
-        if hit is None:
-            return False
-        result, arrays = hit
-        with self._lock:
-            self.reused += 1
-        self._finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
-                                                        req.reference_dir),
-                     reused_from=result.get("made_by_run"))
-        return True
-
-    def _load_batch(self, spec: EnvSpec, requests: list[LoadRequest]) -> None:
-        def on_result(req: LoadRequest, result: dict) -> None:
-            key = self._load_keys.get(req)
-            if key and self.loads is not None and not self.stop.is_set():
-                self.loads.put(key, result, result.get("arrays"), self.run.path.name)
-            self._finish(req.cell, self._saved_of(req.cell), load=LoadOutcome(
-                result, result.get("arrays"), req.reference_dir))
-
-        self._batch(self.envs[spec], "load", requests, on_result)
-
-    def _artifact_of(self, c: Cell) -> tuple[Path, Path]:
-        pre = self._presaved(c)
+    def artifact_of(self, c: Cell) -> tuple[Path, Path]:
+        pre = self.presaved_of(c)
         if pre:
             return pre.artifact_dir, pre.reference_dir
         spec = self.save_spec(c)
-        return self._artifact_dir(spec, c.model, c.format), self._artifact_dir(spec, c.model)
+        return self.artifact_dir(spec, c.model, c.format), self.artifact_dir(spec, c.model)
 
-    def _saved_of(self, c: Cell) -> dict:
-        pre = self._presaved(c)
+    def saved_of(self, c: Cell) -> dict:
+        pre = self.presaved_of(c)
         if pre:
             return pre.saved()
         return self.saved.get((self.save_spec(c), c.model, c.format), {})
 
-    def _tolerance(self, c: Cell):
-        pre = self._presaved(c)
+    def tolerance(self, c: Cell):
+        pre = self.presaved_of(c)
         if pre and pre.tolerance:
             return lambda fmt, dtype: pre.tolerance
         return self.matrix.tolerance
 
-    def _save_side(self, c: Cell) -> Side:
-        pre = self._presaved(c)
+    def save_side(self, c: Cell) -> Side:
+        pre = self.presaved_of(c)
         if pre:
             return Side(pre.save_tf, pre.versions, pre.identity)
         return self.side(self.save_spec(c))
 
-    def _finish(self, cell: Cell, saved: dict, *, load: LoadOutcome | None = None,
+    def finish(self, cell: Cell, saved: dict, *, load: LoadOutcome | None = None,
                 unavailable: str | None = None, reused_from: str | None = None) -> None:
         if self.stop.is_set():
             return  # interrupted: this cell is left for --resume
-        row = build_row(cell, saved, self._save_side(cell), self.side(self.load_spec(cell)),
+        row = build_row(cell, saved, self.save_side(cell), self.side(self.load_spec(cell)),
                         load=load, unavailable=unavailable,
-                        tolerance_for_dtype=self._tolerance(cell), paths=self.paths,
+                        tolerance_for_dtype=self.tolerance(cell), paths=self.paths,
                         reused_from=reused_from)
         self.run.append(row)
-        with self._lock:
+        with self.lock:
             self.done += 1
         self.progress.cell(row)
-
-
-def _by_model(requests: list[SaveRequest], groups: int) -> list[list[SaveRequest]]:
-    """Save requests in at most `groups` batches, each model whole (a worker builds a model
-    once and saves it in every format), balanced by request count."""
-    models: dict[str, list[SaveRequest]] = {}
-    for r in requests:
-        models.setdefault(r.model, []).append(r)
-    out: list[list[SaveRequest]] = [[] for _ in range(min(groups, len(models)) or 1)]
-    for reqs in sorted(models.values(), key=len, reverse=True):
-        min(out, key=len).extend(reqs)
-    return [g for g in out if g]
 
 
 def _matrix_of(cells: list[Cell]) -> Matrix:
@@ -516,13 +332,3 @@ def _matrix_of(cells: list[Cell]) -> Matrix:
                   models=list(dict.fromkeys(c.model for c in cells)),
                   formats=list(dict.fromkeys(c.format for c in cells)),
                   name="cells", source="cells")
-
-
-def _drain(entry) -> list[str]:
-    """The save cache's one-line reports of entries it refused (moved aside, to be redone)."""
-    rejected = getattr(entry, "rejected", None)
-    if not rejected:
-        return []
-    out = list(rejected)
-    rejected.clear()
-    return out

@@ -1,0 +1,122 @@
+"""The SAVE phase of a run: each save environment builds the zoo models it needs and saves
+them in every format, through the verified save cache (harness.save_cache) unless it is off.
+An environment's saves are split by model across idle cores (-j)."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from .plan import env_name
+from .requests import SaveRequest
+from .save_cache import place
+from .specs import EnvSpec
+from .worker import outcomes
+
+if TYPE_CHECKING:
+    from .runner import Run
+
+
+def save_phase(run: Run) -> None:
+    jobs = []
+    to_save = [c for c in run.cells if not run.presaved_of(c)]
+    for spec in dict.fromkeys(run.save_spec(c) for c in to_save):
+        pairs = list(dict.fromkeys((c.model, c.format) for c in to_save
+                                   if run.save_spec(c) == spec))
+        if spec in run.unavailable:
+            for m, f in pairs:
+                run.saved[(spec, m, f)] = {"status": outcomes.UNSUPPORTED,
+                                            "error_type": "NoDevice",
+                                            "error": run.unavailable[spec]}
+            continue
+        jobs.append(lambda spec=spec, pairs=pairs: _save_env(run, spec, pairs))
+    run.save_envs = len(jobs)
+    run.progress.phase("save", len({(run.save_spec(c), c.model, c.format)
+                                      for c in to_save}))
+    run.parallel(jobs)
+
+
+
+def _save_env(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
+    name = env_name(spec.label, spec.device)
+    if run.cache is None:
+        requests = []
+        for i, (m, f) in enumerate(pairs):
+            art = run.artifact_dir(spec, m, f)
+            shutil.rmtree(art, ignore_errors=True)  # a resumed run re-saves, clean
+            requests.append(SaveRequest(f"s{i:04d}", m, f, art, run.artifact_dir(spec, m)))
+        _save_batch(run, spec, requests, None)
+        return
+    entry = run.cache.entry(run.envs[spec])
+    with entry.lock():  # another run saving the same entry: wait, then reuse its work
+        requests = []
+        for m, f in pairs:
+            hit = entry.get(m, f)
+            for line in _drain(entry):
+                run.progress.message(f"save cache: {line}")
+            if hit is not None:
+                with run.lock:
+                    run.cache_hits += 1
+                _record_save(run, spec, m, f, hit, entry)
+                continue
+            entry.prepare(m, f)
+            requests.append(SaveRequest(f"s{len(requests):04d}", m, f,
+                                        entry.artifact_dir(m, f), entry.reference_dir(m)))
+        if len(requests) < len(pairs):
+            run.progress.message(f"save {name}: {len(pairs) - len(requests)}/{len(pairs)}"
+                                  " from the save cache")
+        if requests:
+            _save_batch(run, spec, requests, entry)
+
+
+
+def _record_save(run: Run, spec: EnvSpec, model: str, fmt: str, result: dict, entry) -> None:
+    """Record a save result; from the cache, place the artifact into the run."""
+    if entry is not None and result.get("status") == outcomes.OK:
+        ref = run.artifact_dir(spec, model)
+        for name in ("reference.json", "reference.npz"):
+            place(entry.reference_dir(model) / name, ref / name)
+        place(entry.artifact_dir(model, fmt), run.artifact_dir(spec, model, fmt))
+    run.saved[(spec, model, fmt)] = result
+    run.progress.saved(env_name(spec.label, spec.device), model, fmt,
+                        result.get("status"), result.get("error_type"))
+
+
+
+def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry) -> None:
+    def on_result(req: SaveRequest, result: dict) -> None:
+        if entry is not None:
+            entry.put(req.model, req.format, result)
+        _record_save(run, spec, req.model, req.format, result, entry)
+
+    groups = _by_model(requests, max(1, run.opts.jobs // max(1, run.save_envs)))
+    if len(groups) == 1:
+        run.batch(run.envs[spec], "save", requests, on_result)
+        return
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:  # within this env's -j share
+        for fut in [pool.submit(run.batch, run.envs[spec], "save", g, on_result)
+                    for g in groups]:
+            fut.result()
+
+
+def _by_model(requests: list[SaveRequest], groups: int) -> list[list[SaveRequest]]:
+    """Save requests in at most `groups` batches, each model whole (a worker builds a model
+    once and saves it in every format), balanced by request count."""
+    models: dict[str, list[SaveRequest]] = {}
+    for r in requests:
+        models.setdefault(r.model, []).append(r)
+    out: list[list[SaveRequest]] = [[] for _ in range(min(groups, len(models)) or 1)]
+    for reqs in sorted(models.values(), key=len, reverse=True):
+        min(out, key=len).extend(reqs)
+    return [g for g in out if g]
+
+
+def _drain(entry) -> list[str]:
+    """The save cache's one-line reports of entries it refused (moved aside, to be redone)."""
+    rejected = getattr(entry, "rejected", None)
+    if not rejected:
+        return []
+    out = list(rejected)
+    rejected.clear()
+    return out
