@@ -7,11 +7,16 @@ worker inside one TF environment (`--tf`, default the newest this Python can run
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import stat
 import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_env_options
+from ..worker.safety import HDF5_MAGIC, ZIP_MAGIC, UnsafeArtifact, check_zip
+from .common import add_env_options, validate_env_options
 
 DEFAULT_TF = "2.21"
 
@@ -46,7 +51,8 @@ def _default_spec(python: str | None) -> str:
 
 def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
                       tensorboard: Path | None = None, backend: str = "uv",
-                      as_of: str | None = None, python: str | None = None) -> list[dict]:
+                      as_of: str | None = None, python: str | None = None,
+                      cell_timeout: float = 600) -> list[dict]:
     """Run the worker's inspect phase on `paths` (one TF start) in the environment for `spec`;
     with several paths, each one's TensorBoard graph goes to tensorboard/<i>."""
     from .. import execute
@@ -54,8 +60,7 @@ def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
     from ..specs import EnvSpec
 
     for path in paths:
-        if not path.exists() and not path.with_name(path.name + ".index").exists():
-            raise UserError(f"{path}: no such file or folder")
+        check_artifact(path)
     env = get_backend(backend)(EnvSpec.parse(spec), cache_dir, as_of=as_of, python=python)
     env.create()
     reqs = []
@@ -65,9 +70,13 @@ def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
             tb = str((tensorboard if len(paths) == 1 else tensorboard / str(i)).resolve())
         reqs.append({"id": f"i{i:04d}", "artifact": str(path.resolve()), "tensorboard": tb})
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="harness-inspect-") as work:
-        execute.run_batch(env, "inspect", reqs, Path(work), cell_timeout=600,
+    work = tempfile.mkdtemp(prefix="harness-inspect-")
+    try:  # whatever ends the inspect (a timeout, Ctrl-C, SIGTERM): no worker, no temp folder
+        execute.run_batch(env, "inspect", reqs, Path(work), cell_timeout=cell_timeout,
                           on_result=lambda req, res: results.__setitem__(req["id"], res))
+    finally:
+        execute.kill_all()
+        shutil.rmtree(work, ignore_errors=True)
     out = []
     for req in reqs:
         result = results[req["id"]]
@@ -76,6 +85,79 @@ def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
         result["read_with"] = {k: env.info.get(k) for k in ("tf", "keras", "python")}
         out.append(result)
     return out
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"))
+_EXPECTED = {".h5": "HDF5", ".hdf5": "HDF5", ".keras": "a zip archive (or HDF5, as TF 2.12/2.13 "
+             "write it)", ".tflite": "a TFLite flatbuffer"}
+
+
+def _what(head: bytes) -> str:
+    """What the first bytes of a file say it is, in words."""
+    if head.startswith(HDF5_MAGIC):
+        return "an HDF5 file (an .h5 file?)"
+    if head.startswith(ZIP_MAGIC):
+        return "a zip archive (a .keras file?)"
+    if head[4:8] == b"TFL3":
+        return "a TFLite flatbuffer (a .tflite file?)"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "JSON text"
+    return f"unknown bytes ({head[:8].hex()})"
+
+
+def _not_regular(path: Path) -> str | None:
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def check_artifact(path: Path) -> None:
+    """Refuse, in one line and before a worker starts, what no reader should be handed:
+    a FIFO (reading it hangs), an empty file, a file whose bytes contradict its name, a zip
+    bomb."""
+    if not path.exists() and not path.with_name(path.name + ".index").exists():
+        raise UserError(f"{path}: no such file or folder")
+    if not path.exists():
+        return  # a checkpoint prefix
+    files = [path] if not path.is_dir() else sorted(path.rglob("*"))[:10000]
+    for f in files:
+        kind = _not_regular(f)
+        if kind:
+            raise UserError(f"{f} is {kind}, not a model file" if kind != "not a regular file"
+                            else f"{f}: not a regular file")
+    if path.is_dir():
+        return
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    suffix = path.suffix.lower()
+    fits = {".h5": head.startswith(HDF5_MAGIC), ".hdf5": head.startswith(HDF5_MAGIC),
+            ".keras": head.startswith((ZIP_MAGIC, HDF5_MAGIC)),
+            ".tflite": head[4:8] == b"TFL3"}.get(suffix, True)
+    if not fits:
+        raise UserError(f"{path.name} is {_what(head)}, not {_EXPECTED[suffix]}")
+    if head.startswith(ZIP_MAGIC):
+        try:
+            check_zip(path)
+        except UnsafeArtifact as exc:
+            raise UserError(f"{path}: refused: {exc}") from None
+
+
+def problem(r: dict) -> str | None:
+    """Why an inspect result is not a readable model, in one line (None: it is)."""
+    where = r.get("artifact")
+    if r.get("status") != "ok":
+        first = str(r.get("error") or "").strip().splitlines()[:1]
+        return (f"{where}: cannot be read: {r.get('error_type') or r.get('status')}"
+                f"{': ' + first[0][:300] if first else ''}")
+    if r.get("error"):
+        return f"{where}: {str(r['error']).splitlines()[0]}"
+    if r.get("format") == "unknown":
+        return f"{where}: not a model format this harness knows (from its bytes and layout)"
+    return None
 
 
 def _shape(s) -> str:
@@ -88,6 +170,9 @@ def render(r: dict, max_vars: int) -> str:
                 f"{r.get('error_type') or ''} {r.get('error') or ''}").strip()
     lines = [f"artifact:  {r['artifact']}", f"format:    {r['format']} (from the bytes; "
              f"entry {r['entry']})"]
+    if r["format"] in ("h5", "weights-h5") and str(r["artifact"]).endswith(".keras"):
+        lines.append("note:      HDF5 under a .keras name, as TF 2.12/2.13 write "
+                     "model.save('x.keras'); Keras 3 will not read it as .keras")
     rw = r.get("read_with") or {}
     lines.append(f"read with: TF {rw.get('tf')}, Keras {rw.get('keras')}")
     if r.get("producer_in_artifact"):
@@ -125,15 +210,28 @@ def render(r: dict, max_vars: int) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(args) -> int:
+    validate_env_options(args)
     spec = args.tf or _default_spec(args.python)
-    results = inspect_artifacts(args.artifacts, spec, args.cache_dir,
-                                tensorboard=args.tensorboard, backend=args.backend,
-                                as_of=args.as_of, python=args.python)
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:  # SIGTERM/SIGHUP unwind like Ctrl-C: the worker killed, the temp folder removed
+        results = inspect_artifacts(args.artifacts, spec, args.cache_dir,
+                                    tensorboard=args.tensorboard, backend=args.backend,
+                                    as_of=args.as_of, python=args.python)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=1, default=str))
-    else:
-        print("\n\n".join(render(r, args.variables) for r in results))
-    ok = all(r.get("status") == "ok" and r.get("format") != "unknown" and not r.get("error")
-             for r in results)
-    return 0 if ok else 1
+    bad = [p for p in map(problem, results) if p]
+    good = [r for r in results if not problem(r)]
+    if not args.json and good:
+        print("\n\n".join(render(r, args.variables) for r in good))
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UserError(bad[0] + more)
+    return 0

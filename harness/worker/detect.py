@@ -72,9 +72,12 @@ def detect(path) -> tuple[str, Path]:
     if head[4:8] == b"TFL3":
         return "tflite", path
     if head.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(path) as z:
-            if "config.json" in z.namelist():
-                return "keras", path
+        try:  # the central directory only: nothing is inflated here
+            with zipfile.ZipFile(path) as z:
+                if "config.json" in z.namelist():
+                    return "keras", path
+        except (zipfile.BadZipFile, OSError, ValueError):
+            pass  # a cut or damaged archive: not a format
         return "unknown", path
     if head[:1] == b"\x08":  # ONNX ModelProto begins with ir_version (field 1, varint)
         return "onnx", path

@@ -8,13 +8,13 @@ parameter count; with `tensorboard`, the graph written as an event file for the 
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .detect import detect, recorded_producer
 from .runtime import tf
+from .safety import read_member
 
 
 def _var(name, shape, dtype) -> dict:
@@ -69,6 +69,10 @@ def _savedmodel(path: Path, out: dict, tb) -> None:
         out["variables_note"] = "keys of variables/variables.index"
     else:
         out["variables"] = []
+        n = _graph_variables(mg)
+        if n:
+            out["error"] = (f"a SavedModel without its variables: its graph has {n} "
+                            "variable(s) but variables/variables.index is missing")
     if tb:
         try:  # drawing needs a real load, which this TF may refuse: the rest still stands
             loaded = tf.saved_model.load(str(path))
@@ -85,6 +89,14 @@ def _savedmodel(path: Path, out: dict, tb) -> None:
         key = "serving_default" if "serving_default" in sigs else sorted(sigs)[0]
         _write_graph(sigs[key].graph, tb)
         out["tensorboard_graph"] = f"signature {key!r}"
+
+
+def _graph_variables(mg) -> int:
+    """Variables a SavedModel's metagraph declares: TF2 object-graph variables, or TF1
+    variable ops."""
+    objects = sum(1 for n in mg.object_graph_def.nodes if n.HasField("variable"))
+    ops = sum(1 for n in mg.graph_def.node if n.op in ("VarHandleOp", "VariableV2", "Variable"))
+    return objects or ops
 
 
 def _graphdef(path: Path, out: dict, tb) -> None:
@@ -154,10 +166,10 @@ def _keras_zip(path: Path, out: dict) -> None:
 
     from .formats._h5py_reader import read_params
 
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-        meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else None
-        blob = z.read("model.weights.h5") if "model.weights.h5" in names else None
+    # read_member checks the archive's declared sizes first: a zip bomb is refused unread
+    raw = read_member(path, "metadata.json", limit=1 << 20)
+    meta = json.loads(raw) if raw is not None else None
+    blob = read_member(path, "model.weights.h5", limit=2 << 30)
     out["producer_in_artifact"] = meta
     if blob is not None:
         with h5py.File(io.BytesIO(blob), "r") as f:
@@ -166,7 +178,39 @@ def _keras_zip(path: Path, out: dict) -> None:
         out["variables_note"] = f"model.weights.h5 inside the zip, layout {layout}"
 
 
+def _check_flatbuffer(path: Path) -> None:
+    """Walk the TFLite flatbuffer before the interpreter gets it: a cut or corrupted file
+    makes tf.lite.Interpreter read past the end (SIGSEGV measured on a file cut in half; a
+    file cut after its header is even read as a model with no weights)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    buf = path.read_bytes()
+    try:
+        m = schema.Model.GetRootAsModel(buf, 0)
+        n_buffers = m.BuffersLength()
+        for i in range(n_buffers):
+            b = m.Buffers(i)
+            if b.DataLength():
+                b.DataAsNumpy()
+            offset = getattr(b, "Offset", lambda: 0)()
+            if offset > 1 and offset + getattr(b, "Size", lambda: 0)() > len(buf):
+                raise ValueError(f"buffer {i} ends past the end of the file")
+        for g in range(m.SubgraphsLength()):
+            sub = m.Subgraphs(g)
+            for t in range(sub.TensorsLength()):
+                tensor = sub.Tensors(t)
+                tensor.Name()
+                if tensor.Buffer() >= n_buffers:
+                    raise ValueError(f"tensor {t} names buffer {tensor.Buffer()} of {n_buffers}")
+            for o in range(sub.OperatorsLength()):
+                sub.Operators(o).InputsAsNumpy()
+    except Exception as exc:
+        raise ValueError(f"a truncated or corrupt TFLite flatbuffer ({len(buf)} bytes; "
+                         f"{type(exc).__name__}: {exc})") from None
+
+
 def _tflite(path: Path, out: dict) -> None:
+    _check_flatbuffer(path)
     interp = tf.lite.Interpreter(model_path=str(path))
     io_ids = set()
 

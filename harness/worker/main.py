@@ -1,6 +1,8 @@
 """Worker entry point: ``python -I main.py BATCH.json``.
 
-A batch is ``{"phase": "save"|"load", "out_dir": DIR, "requests": [...]}``.  For each request,
+A batch is ``{"phase": "save"|"load"|"inspect", "out_dir": DIR, "requests": [...]}``, with
+optional ``"memory_limit_mb"`` (the worker's memory cap) and ``"host_pid"`` (the worker exits
+when that process is gone).  For each request,
 in order, the worker writes ``OUT/<id>.start`` before it begins and ``OUT/<id>.json`` (plus
 ``OUT/<id>.npz`` for arrays) when it ends.  If the process dies, the host sees which cell had
 started but not finished, marks it ``crash`` and starts a fresh worker on the rest.
@@ -41,13 +43,26 @@ def _test_hook(req: dict) -> None:
         time.sleep(3600)
 
 
+def _memory_note(result: dict, limit: str | None) -> dict:
+    """A cell that ran out of memory under the limit says so, in words."""
+    if limit and (result.get("error_type") == "MemoryError"
+                  or "bad_alloc" in str(result.get("error"))):
+        result["error"] = (f"out of memory under the worker's limit ({limit}): "
+                           f"{result.get('error') or result.get('error_type')}")
+    return result
+
+
 def main(argv: list[str]) -> int:
     batch = json.loads(Path(argv[1]).read_text())
     out = Path(batch["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     _import_worker_package()
+    from tfh_worker import safety
     from tfh_worker.files import error_fields, write_json_atomic
+
+    safety.watch_host(batch.get("host_pid"))
+    limit = safety.apply_memory_limit(batch.get("memory_limit_mb"))
 
     if any(r.get("model") == "mirrored" or "MirroredStrategy" in str(r.get("loader"))
            for r in batch["requests"]):
@@ -58,8 +73,8 @@ def main(argv: list[str]) -> int:
         write_json_atomic(out / "versions.json", {"import_error": error_fields(exc)})
         return 3
 
-    write_json_atomic(out / "versions.json", runtime.versions() | {"import_seconds":
-                                                                  time.monotonic() - t0})
+    write_json_atomic(out / "versions.json", runtime.versions() | {
+        "import_seconds": time.monotonic() - t0, "memory_limit": limit})
     if batch["phase"] == "save":
         from tfh_worker.save import run_save as run_one
     elif batch["phase"] == "inspect":
@@ -70,10 +85,12 @@ def main(argv: list[str]) -> int:
         (out / f"{req['id']}.start").write_text(str(time.time()))
         start = time.monotonic()
         _test_hook(req)
+        safety.UNSAFE = bool(req.get("unsafe"))
         try:
             result = run_one(req, out)
         except Exception as exc:  # a worker-level bug still belongs to this cell, not the batch
             result = {"status": "error"} | error_fields(exc)
+        result = _memory_note(result, limit)
         result["id"] = req["id"]
         result["seconds"] = round(time.monotonic() - start, 3)
         write_json_atomic(out / f"{req['id']}.json", result)

@@ -3,17 +3,73 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 
-from .. import zoo
+from .. import safety, zoo
 from ..runtime import (
+    KERAS_MAJOR,
+    KERAS_VERSION,
     LoadContext,
     Loaded,
+    file_kind,
     keras,
     mirrored_strategy,
     outputs_list,
     tf,
     variables_params,
 )
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _keras3_h5_has_safe_mode() -> bool:
+    """Keras 3 passes safe_mode on to its legacy h5 reader only in later releases."""
+    try:
+        from keras.src.legacy.saving import legacy_h5_format
+    except ImportError:
+        return False
+    return _accepts(legacy_h5_format.load_model_from_hdf5, "safe_mode")
+
+
+def safe_mode_gap(path) -> str | None:
+    """Why Keras's safe mode does not cover this artifact here, or None where it does.
+
+    keras.models.load_model takes safe_mode from Keras 2.12 on, but Keras 2 (2.12-2.15 and
+    tf_keras) applies it only to the `.keras` zip, never to HDF5 (a `.keras` name included: TF
+    2.12/2.13 write HDF5 there) or a SavedModel folder; Keras 3 covers the zip, and HDF5 only
+    where its legacy reader takes the argument (Keras 3.15 does)."""
+    kind = file_kind(path)
+    what = {"directory": "SavedModel", "hdf5": "h5", "zip": ".keras zip"}.get(kind, kind)
+    if not _accepts(keras.models.load_model, "safe_mode"):
+        return f"not available in Keras {KERAS_VERSION}"
+    if kind == "zip" and str(path).endswith(".keras"):
+        return None
+    if KERAS_MAJOR >= 3 and (kind == "directory" or
+                             (kind == "hdf5" and _keras3_h5_has_safe_mode())):
+        return None  # Keras 3 reads no Keras-2 SavedModel at all
+    return f"not available in Keras {KERAS_VERSION} for {what}"
+
+
+def safe_load_model(path, **kwargs):
+    """keras.models.load_model with safe_mode on where Keras has it; where it has not, the
+    config is checked for Lambda layers first.  Returns (model, notes)."""
+    if file_kind(path) == "zip":
+        safety.check_zip(path)
+    gap = safe_mode_gap(path)
+    if gap is not None:
+        safety.refuse_lambda_layers(path, f"safe_mode is {gap}")
+    if _accepts(keras.models.load_model, "safe_mode"):
+        kwargs.setdefault("safe_mode", not safety.UNSAFE)
+    if safety.UNSAFE:
+        note = "off (--unsafe)"
+    else:
+        note = True if gap is None else f"{gap} (config checked: no Lambda layer)"
+    return keras.models.load_model(str(path), **kwargs), {"safe_mode": note}
 
 
 def loaded_keras_model(model, ctx: LoadContext, **notes) -> Loaded:
@@ -48,8 +104,8 @@ def load_model_loaders(path_of):
     def load(ctx: LoadContext, **kwargs) -> Loaded:
         scope, notes = model_scope(ctx)
         with scope:
-            model = keras.models.load_model(str(path_of(ctx)), **kwargs)
-        return loaded_keras_model(model, ctx, **notes)
+            model, safe = safe_load_model(path_of(ctx), **kwargs)
+        return loaded_keras_model(model, ctx, **notes, **safe)
 
     def default(ctx: LoadContext) -> Loaded:
         return load(ctx)
