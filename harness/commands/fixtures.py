@@ -1,0 +1,166 @@
+"""`harness fixtures add|freeze|verify|list`: regression fixtures, artifacts kept as written
+and re-checked under every TF version.  `verify` is an ordinary run (cells.jsonl, the table,
+report/check/advise/diff/merge) whose save side is the fixture."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_env_options, csv, validate_env_options, writable_folder
+
+DEFAULT_LOAD = "2.21"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fixtures", help="regression fixtures: add, freeze, verify, list")
+    fsub = p.add_subparsers(dest="fixtures_command", required=True)
+
+    a = fsub.add_parser("add", help="keep an artifact (yours, someone's) as a fixture")
+    a.add_argument("artifact", type=Path, metavar="ARTIFACT",
+                   help="a model file, SavedModel folder, checkpoint prefix or folder")
+    a.add_argument("--name", required=True, help="the fixture's name (its cells' model)")
+    _reference_options(a)
+    a.add_argument("--origin", help="where it came from (default: its path)")
+    a.add_argument("--license", help="its license (e.g. Apache-2.0)")
+    a.add_argument("--description", help="one line about it")
+    a.add_argument("--tolerance", metavar="RTOL,ATOL",
+                   help="prediction tolerance for this fixture (default: per dtype/format)")
+    _common(a)
+
+    f = fsub.add_parser("freeze", help="save zoo models under one TF and keep them as fixtures")
+    f.add_argument("--tf", required=True, metavar="SPEC", help="the TF to save under")
+    f.add_argument("--models", type=csv, required=True, help="zoo models, comma-separated")
+    f.add_argument("--formats", type=csv, required=True, help="formats, comma-separated")
+    f.add_argument("--replace", action="store_true", help="replace fixtures of the same name")
+    _common(f)
+
+    v = fsub.add_parser("verify", help="load every fixture under TF versions (a run)")
+    v.add_argument("names", nargs="*", metavar="NAME", help="fixtures (default: all)")
+    v.add_argument("--load", type=csv, default=[DEFAULT_LOAD], metavar="SPECS",
+                   help=f"TF version specs to load under (default: {DEFAULT_LOAD})")
+    v.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="where results/<run-id>/ goes (default: %(default)s)")
+    v.add_argument("--run-id", help="name of the run folder (default: timestamp)")
+    v.add_argument("-j", "--jobs", type=int, default=1, help="environments at once")
+    v.add_argument("--cell-timeout", type=float, default=600.0)
+    v.add_argument("--quiet", action="store_true", help="do not print the table")
+    _common(v)
+
+    lst = fsub.add_parser("list", help="the fixtures, checked")
+    lst.add_argument("names", nargs="*", metavar="NAME")
+    lst.add_argument("--dir", type=Path, default=Path("fixtures"),
+                     help="the fixtures folder (default: %(default)s)")
+
+
+def _reference_options(p) -> None:
+    p.add_argument("--inputs", type=Path, metavar="X.npz",
+                   help="inputs to predict on (x0, x1, ... or named after the model's inputs; "
+                        "default: synthesized with a fixed seed)")
+    p.add_argument("--expected", type=Path, metavar="Y.npz",
+                   help="expected outputs (y0, ...), used where the producer's TF cannot run")
+    p.add_argument("--tf", metavar="VERSION",
+                   help="the TF that wrote it (required where the artifact records none)")
+    p.add_argument("--custom-objects", type=Path, metavar="FILE.py",
+                   help="your custom layers/losses/...: copied, imported by the worker and "
+                        "passed as custom_objects to every Keras loader (safe_mode stays on)")
+
+
+def _common(p) -> None:
+    p.add_argument("--dir", type=Path, default=Path("fixtures"),
+                   help="the fixtures folder (default: %(default)s)")
+    add_env_options(p)
+
+
+def tolerance(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        rtol, atol = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UserError(f"--tolerance {text!r}: give RTOL,ATOL (e.g. 1e-5,1e-5)") from None
+    if not (rtol >= 0 and atol >= 0):
+        raise UserError(f"--tolerance {text!r}: both must be >= 0")
+    return rtol, atol
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
+    """Verify `fixtures` under `loads`: an ordinary run of an explicit plan.  Returns the run
+    folder."""
+    from .. import execute
+    from ..fixtures.stage import plan
+    from ..runner import Progress, Run, RunOptions
+    from ..specs import EnvSpec
+
+    for spec in loads:
+        EnvSpec.parse(spec)  # one line for a spec that cannot mean an environment
+    writable_folder(args.results_dir, "--results-dir")
+    cells, presaved = plan(fixtures, loads, args.cache_dir)
+    opts = RunOptions(cells=cells, presaved=presaved, results_dir=args.results_dir,
+                      cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of,
+                      python=args.python, jobs=max(1, getattr(args, "jobs", 1)),
+                      cell_timeout=args.cell_timeout, run_id=getattr(args, "run_id", None),
+                      command=["harness", *sys.argv[1:]])
+    run = Run(opts, Progress())
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return run.execute().path
+    except KeyboardInterrupt:
+        execute.kill_all()
+        raise
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        run.progress.close()
+
+
+def main(args) -> int:
+    from ..fixtures import make
+    from ..fixtures.model import find
+
+    cmd = args.fixtures_command
+    if cmd == "list":
+        fixtures = find(args.dir, args.names)
+        for fx in fixtures:
+            print(fx.summary())
+        total = sum(p.stat().st_size for p in Path(args.dir).rglob("*") if p.is_file())
+        print(f"{len(fixtures)} fixture(s), {total / 1e6:.1f} MB in {args.dir}")
+        return 0
+    validate_env_options(args)
+    opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=_say)
+    if cmd == "add":
+        fx = make.add(args.artifact, args.dir, args.name, opts, inputs=args.inputs,
+                      expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
+                      origin=args.origin, license=args.license, description=args.description,
+                      tolerance=tolerance(args.tolerance))
+        print(f"added {fx.path}: {fx.summary()}")
+        print(f"  reference: {fx.reference.get('detail')}")
+        return 0
+    if cmd == "freeze":
+        made = make.freeze(args.tf, args.models, args.formats, args.dir, opts,
+                           replace=args.replace)
+        for fx in made:
+            print(f"{fx.path}: {fx.summary()}")
+        wanted = len(args.models) * len(args.formats)
+        print(f"froze {len(made)}/{wanted} artifact(s) under TF {args.tf}")
+        return 0
+    fixtures = find(args.dir, args.names)
+    if args.jobs < 1:
+        raise UserError(f"-j/--jobs must be at least 1, not {args.jobs}")
+    path = run_fixtures(fixtures, args.load, args)
+    if not args.quiet:
+        from ..reports.terminal import terminal_table
+
+        print(terminal_table(path))
+    print(f"\nresults: {path}")
+    return 0

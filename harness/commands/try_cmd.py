@@ -1,0 +1,179 @@
+"""`harness try ARTIFACT --load 2.16,2.21`: will *my* model still load after the upgrade?
+
+The artifact becomes a fixture in the cache (format and producer from its bytes, inputs
+synthesized or given, the reference from the producer's TF where it installs, else from the
+oldest target), then one ordinary run loads it under each target with every loader of its
+format.  A few lines per target: which loaders give back the same parameters and predictions,
+which fail and how, and what to do instead.  Exit 0 when the native loader passes everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_env_options, csv
+from .fixtures import _reference_options, _say, run_fixtures
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("try", help="will my model load under these TF versions, and how?")
+    p.add_argument("artifact", type=Path, metavar="ARTIFACT",
+                   help="a model file, SavedModel folder, checkpoint prefix or folder")
+    p.add_argument("--load", type=csv, required=True, metavar="SPECS",
+                   help="TF version specs to load under (2.16,2.21)")
+    _reference_options(p)
+    p.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="where results/<run-id>/ goes (default: %(default)s)")
+    p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
+    p.add_argument("--cell-timeout", type=float, default=600.0)
+    add_env_options(p)
+    p.set_defaults(command="try_cmd")  # the module's name: `try` is a Python keyword
+
+
+def fixture_name(artifact: Path) -> str:
+    """A readable name: the file's stem, or for a serving layout (model/00000123) both."""
+    path = artifact.resolve()
+    stem = path.name[:-len(".index")] if path.name.endswith(".index") else path.stem
+    if stem.isdigit():
+        stem = f"{path.parent.name}-{stem}"
+    name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "model"
+    return name[:60]
+
+
+def _digest(args) -> str:
+    """The try-fixture's key: the artifact's bytes and every option that shapes it."""
+    from ..digests import sha256_file
+
+    h = hashlib.sha256()
+    art = args.artifact
+    files = sorted(p for p in art.rglob("*") if p.is_file()) if art.is_dir() else \
+        sorted(p for p in art.parent.glob(art.name + "*") if p.is_file())
+    for p in files:
+        h.update(str(p.relative_to(art if art.is_dir() else art.parent)).encode())
+        h.update(sha256_file(p).encode())
+    for extra in (args.inputs, args.expected, args.custom_objects):
+        h.update(sha256_file(extra).encode() if extra and Path(extra).is_file() else b"-")
+    h.update(f"{args.tf}|{sorted(args.load)}".encode())
+    return h.hexdigest()[:16]
+
+
+def prepare(args):
+    """The artifact as a fixture in the cache (reused while nothing about it changes)."""
+    from ..fixtures import make
+    from ..fixtures.model import read
+    from ..specs import EnvSpec
+
+    for spec in args.load:
+        EnvSpec.parse(spec)
+    root = Path(args.cache_dir) / "try" / _digest(args)
+    name = fixture_name(args.artifact)
+    if (root / name / "fixture.toml").is_file():
+        try:
+            fx = read(root / name)
+            fx.check()
+            return fx
+        except UserError:
+            pass  # a stale or damaged copy: made again below
+    loads = sorted(args.load, key=_version)
+    opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=_say,
+                        fallback=loads)
+    return make.add(args.artifact, root, name, opts, inputs=args.inputs,
+                    expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
+                    origin=str(args.artifact.resolve()), require_producer=False, replace=True)
+
+
+def _version(spec: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in spec.split("+")[0].split("."))
+
+
+def _diff(row: dict) -> str:
+    parts = []
+    if row.get("params_total"):
+        parts.append(f"params {row.get('params_equal')}/{row['params_total']} bit-identical")
+    elif (row.get("notes") or {}).get("params"):
+        parts.append("params by value only")
+    if row.get("max_abs_diff") is not None:
+        parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
+    return ", ".join(parts)
+
+
+def _error(row: dict, width: int = 110) -> str:
+    text = " ".join(str(row.get("error") or "").split())
+    head = f"{row.get('error_type')}: " if row.get("error_type") else ""
+    text = head + text
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
+    """The answer, and whether the native loader passed under every target."""
+    from ..advise import RAW_READERS
+
+    loaders = fx.loaders()
+    native = loaders[0]
+    ref = fx.reference
+    lines = [f"{fx.data.get('origin', {}).get('source')}",
+             f"  format {fx.format} (from the bytes), written by TF {fx.save_tf}"
+             + (f" / Keras {fx.producer['keras']}" if fx.producer.get("keras") else "")
+             + f" ({fx.producer.get('source') or 'not recorded'})",
+             f"  inputs: {fx.data.get('inputs_source')}",
+             f"  reference: {ref.get('detail') or ref.get('source')}", ""]
+    ok_everywhere = True
+    by_load: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_load.setdefault(r["load_tf"], {})[r["loader"]] = r
+    for load in loads:
+        cells = by_load.get(load, {})
+        any_row = next(iter(cells.values()), {})
+        v = any_row.get("load_versions") or {}
+        passing = [lo for lo in loaders if cells.get(lo, {}).get("status") == "pass"]
+        native_ok = native in passing
+        ok_everywhere &= native_ok
+        lines.append(f"TF {load} (tf {v.get('tf')}, keras {v.get('keras')}): "
+                     + (f"`{native}` loads it with the same parameters and predictions"
+                        if native_ok else f"`{native}` does NOT give it back"))
+        for lo in loaders:
+            r = cells.get(lo)
+            if r is None:
+                lines.append(f"  {'missing':<11} {lo}")
+                continue
+            status = r["status"]
+            what = _diff(r) if status == "pass" else (
+                _diff(r) + ("; " if _diff(r) else "") + _error(r)
+                if status == "mismatch" else _error(r))
+            lines.append(f"  {status:<11} {lo}" + (f"  {what}" if what else ""))
+        if not native_ok:
+            models = [lo for lo in passing if lo not in RAW_READERS]
+            if models:
+                lines.append(f"  instead: load with `{models[0]}`")
+            elif passing:
+                lines.append(f"  instead: `{passing[0]}`{RAW_READERS[passing[0]]}")
+            else:
+                lines.append("  instead: no loader of this artifact works under "
+                             f"TF {load}; re-save it under a version that loads it "
+                             "(`harness advise` on a zoo run shows which format to choose)")
+        lines.append("")
+    lines.append(f"native loader `{native}`: "
+                 + ("passes under every target" if ok_everywhere else
+                    "fails under at least one target"))
+    return "\n".join(lines), ok_everywhere
+
+
+def main(args) -> int:
+    from ..commands.common import validate_env_options
+    from ..results import read_run
+
+    validate_env_options(args)
+    if not args.load:
+        raise UserError("--load is empty")
+    fx = prepare(args)
+    path = run_fixtures([fx], args.load, args)
+    rows = read_run(path).rows
+    text, ok = render(fx, rows, args.load)
+    print(text)
+    print(f"\nresults: {path}  (harness show / report / advise work on it)")
+    sys.stdout.flush()
+    return 0 if ok else 1
