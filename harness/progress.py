@@ -273,8 +273,8 @@ class LiveProgress(Progress):
     def _env_rows(self) -> list[tuple[str, str]]:
         rows = []
         for name, state in self.envs.items():
-            if state.startswith("loading") and name in self.env_cells:
-                state = f"loading: {self.env_cells[name]} cells done"
+            if self.env_cells.get(name):  # whatever the runner last said, the cells it loaded
+                state = f"{state} · {self.env_cells[name]} cells loaded"
             rows.append((name, state))
         busy = [r for r in rows if not r[1].startswith(("done", "ready"))]
         rest = [r for r in rows if r not in busy]

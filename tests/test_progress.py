@@ -159,7 +159,7 @@ def test_live_display_on_a_real_terminal(tmp_path):
             if "LOAD" in mid and "/231 cells" in mid:
                 break
         assert "LOAD" in mid and "failed" in mid and "elapsed" in mid and "ETA" in mid, mid
-        assert "2.16" in mid and "loading:" in mid and "cells done" in mid, mid
+        assert "2.16  loading · " in mid and " cells loaded" in mid, mid
         assert "━" in mid  # the bar
         assert "cell 1/231" not in mid  # cells go to the log, not the screen
         end = ""
