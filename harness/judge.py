@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import compare_params, compare_predictions, normalized
+from .compare import compare_params, compare_predictions, compare_resumed, normalized
 from .vocab import FORMAT_TOLERANCES, Status
 
 
@@ -18,6 +18,9 @@ def read_reference(ref_dir: Path) -> tuple[dict, list[np.ndarray], list[tuple[st
     with np.load(ref_dir / "reference.npz") as z:
         outputs = [z[f"y{i}"] for i in range(meta["n_outputs"])]
         params = [(n, z[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
+        names = (meta.get("resume") or {}).get("param_names")
+        meta["_resumed"] = None if names is None else \
+            [(n, z[f"r{i}"]) for i, n in enumerate(names)]
     return meta, outputs, params
 
 
@@ -28,6 +31,48 @@ def read_loaded(npz: Path, result: dict):
         names = result.get("param_names")
         params = None if names is None else [(n, z[f"p{i}"]) for i, n in enumerate(names)]
     return outputs, params
+
+
+def read_resumed(npz: Path, result: dict) -> list[tuple[str, np.ndarray]] | None:
+    names = result.get("resume_param_names")
+    if names is None:
+        return None
+    with np.load(npz) as z:
+        return [(n, z[f"r{i}"]) for i, n in enumerate(names)]
+
+
+# State beyond weights that only a loader holding the model can show (zoo: `<layer>/vocabulary`).
+STATE_SUFFIXES = ("/vocabulary",)
+
+
+def resume_fields(meta: dict, result: dict, npz: Path) -> tuple[dict, str | None]:
+    """`resume_ok` (None where the loader gives back no model with an optimizer, or the save
+    side has no resume reference) and the problem, if training cannot resume as it would have."""
+    ref = meta.get("_resumed")
+    info = result.get("resume") or {}
+    if ref is None or not info or info.get("skipped"):
+        return {"resume_ok": None}, None
+    saved_iter = (meta.get("resume") or {}).get("iterations")
+    lost = saved_iter is not None and info.get("iterations_loaded") is not None \
+        and info["iterations_loaded"] != saved_iter
+    lost_note = (f"the loaded model lost its optimizer state ({info.get('optimizer')} "
+                 f"iterations {info['iterations_loaded']} after loading, the save side had "
+                 f"{saved_iter})") if lost else None
+    if info.get("error"):
+        return {"resume_ok": False}, f"resume: training cannot resume after loading " \
+                                     f"({info['error']})" + (f"; {lost_note}" if lost else "")
+    got = read_resumed(npz, result)
+    if got is None:
+        return {"resume_ok": None}, None
+    rep = compare_resumed(ref, got, meta.get("scope"))
+    fields = {"resume_ok": rep.ok and not lost, "resume_max_abs_diff": rep.max_abs_diff}
+    if lost:
+        return fields, f"resume: {lost_note}; one training step then gives " \
+                       f"{rep.problem or 'the same weights'}"
+    if not rep.ok:
+        return fields, f"resume: one training step after loading differs from the save " \
+                       f"side's: {rep.problem}"
+    return fields, None
 
 
 def map_checkpoint_keys(params, key_map: dict[str, str]) -> tuple[list, int]:
@@ -67,6 +112,13 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
         if len(kept) != len(params):
             fields["notes"]["tfmot_counters_dropped"] = len(params) - len(kept)
         params = kept
+    if params is not None and not result.get("state_exposed"):
+        state = [n for n, _ in ref_params if n.endswith(STATE_SUFFIXES)]
+        if state:  # a signature or a file reader cannot show a vocabulary: outputs must do
+            ref_params = [(n, v) for n, v in ref_params if not n.endswith(STATE_SUFFIXES)]
+            fields["notes"]["state_not_compared"] = (
+                f"{', '.join(state)}: not exposed by this loader (compared through the "
+                "predictions only)")
     problems = []
     if params is not None:
         rep = compare_params(normalized(ref_params, meta["scope"]),
@@ -87,6 +139,10 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
             problems.append(f"predictions: {pred.problem}")
     if params is None and outputs is None:
         problems.append("the loader gave neither predictions nor parameters")
+    resume, problem = resume_fields(meta, result, npz)
+    fields |= resume
+    if problem:
+        problems.append(problem)
     fields["status"] = Status.MISMATCH if problems else Status.PASS
     if problems:
         fields["error"] = "; ".join(problems)

@@ -29,19 +29,31 @@ FAILURES = tuple(s for s in STATUSES if s not in ("pass", "unsupported"))
 
 # qat: quantization-aware (tensorflow-model-optimization), `unsupported` where tfmot cannot run.
 # mirrored: built and trained under MirroredStrategy on two logical CPUs.
-MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored")
+# seq: the tutorial Sequential compiled with string names; multi_io: two named inputs (float,
+# int ids) and two named outputs; text: string input, adapted TextVectorization (its vocabulary
+# is compared); norm: adapted Normalization; mixed: the mixed_float16 policy (float16 outputs);
+# custom: registered custom classes (subclassed model); custom_fn: an unregistered custom layer.
+MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored",
+          "seq", "multi_io", "text", "norm", "mixed", "custom_fn")
 
 # Loaders per format, in the order a user reaches for them: the default call first, then
 # documented workarounds (argument in the name).  A loader that exists in the load version is
 # always tried, even where it is expected to fail: that failure is what users need to see.
+# Custom code: the default call runs where the model's custom module is imported (a user's own
+# process); [custom_objects] where nothing is registered, the classes passed keyed by class
+# name; [custom_objects=registered] keyed by the name each was saved under (`tfh>CustomModel`);
+# [no_custom_code] with nothing (a serving process).
 _LOAD_MODEL = (
     "keras.models.load_model",
     "keras.models.load_model[compile=False]",
     "keras.models.load_model[custom_objects]",
+    "keras.models.load_model[custom_objects=registered]",
+    "keras.models.load_model[no_custom_code]",
 )
 FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
     "savedmodel": (
         "tf.saved_model.load",
+        "tf.saved_model.load[call]",  # the loaded object called directly: loaded(x)
         "keras.models.load_model",
         "keras.layers.TFSMLayer[call_endpoint=serving_default]",
     ),
@@ -50,10 +62,19 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
         "keras.layers.TFSMLayer",
         "keras.layers.TFSMLayer[call_endpoint=serving_default]",
         "tf.saved_model.load",
+        "tf.saved_model.load[call]",
     ),
+    # model.save("model.keras"): HDF5 under TF 2.12/2.13, the zip after
     "keras": (*_LOAD_MODEL, "keras.models.load_model[MirroredStrategy]", "h5py.File"),
+    # model.save("model.keras", save_format="keras_v3"): the zip, as TF 2.12's docs ask for it
+    "keras-v3": (*_LOAD_MODEL, "h5py.File"),
     "h5": (*_LOAD_MODEL, "h5py.File"),
+    # model.save_weights("model_weights.h5"): Keras 2's legacy call (a save-error in Keras 3)
     "weights-h5": ("model.load_weights", "h5py.File"),
+    # model.save_weights("model.weights.h5")
+    "weights-h5-v3": ("model.load_weights", "h5py.File"),
+    # Keras 2's TF-format model.save_weights("ckpt/weights") (no such save in Keras 3)
+    "weights-tf": ("model.load_weights", "tf.train.load_checkpoint"),
     "tf-checkpoint": (
         "tf.train.Checkpoint.restore",
         "tf.train.load_checkpoint",

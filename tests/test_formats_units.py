@@ -18,10 +18,11 @@ REF_Y = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
 
 
 def test_every_format_of_the_design_is_in_the_vocabulary():
-    assert set(FORMATS) == {"savedmodel", "keras-savedmodel", "keras", "h5", "weights-h5",
-                            "tf-checkpoint", "tf1-checkpoint", "frozen-graph", "tflite",
-                            "tflite-dynamic", "onnx"}
-    assert {"qat", "mirrored"} <= set(MODELS)
+    assert set(FORMATS) == {"savedmodel", "keras-savedmodel", "keras", "keras-v3", "h5",
+                            "weights-h5", "weights-h5-v3", "weights-tf", "tf-checkpoint",
+                            "tf1-checkpoint", "frozen-graph", "tflite", "tflite-dynamic", "onnx"}
+    assert {"qat", "mirrored", "seq", "multi_io", "text", "norm", "mixed", "custom_fn"} <= \
+        set(MODELS)
     assert FORMAT_LOADERS["onnx"] == ("onnxruntime.InferenceSession",)
 
 

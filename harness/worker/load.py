@@ -1,4 +1,5 @@
-"""Load phase: load one artifact with one loader, predict on the stored inputs, read parameters."""
+"""Load phase: load one artifact with one loader, predict on the stored inputs, read parameters,
+and where the loader gives back a model with its optimizer, take the resume step."""
 
 from __future__ import annotations
 
@@ -13,6 +14,28 @@ from .formats import FORMATS
 from .runtime import LoadContext, Unsupported
 
 
+def read_reference(ref_dir: Path) -> dict:
+    """The save side's reference as the load side needs it.  A reference written before models
+    had several inputs holds one array `inputs`: read as the one input `x0`."""
+    meta = json.loads((ref_dir / "reference.json").read_text())
+    with np.load(ref_dir / "reference.npz") as ref:
+        if "inputs" in ref.files and "x0" not in ref.files:
+            inputs = [ref["inputs"]]
+        else:
+            inputs = [ref[f"x{i}"] for i in range(len(meta.get("inputs") or [0]))]
+        params = [(n, ref[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
+        batch = None
+        res = meta.get("resume") or {}
+        if res.get("param_names") is not None:
+            xs = [ref[f"rx{i}"] for i in range(len(inputs))]
+            labels = [ref[f"ry{i}"] for i in range(len(res.get("label_names") or [0]))]
+            y = dict(zip(res["label_names"], labels)) if res.get("label_names") else labels[0]
+            batch = (xs, y)
+    names = [i["name"] for i in meta.get("inputs") or []] or ["x"]
+    return {"meta": meta, "inputs": inputs, "input_names": names, "params": params,
+            "resume_batch": batch}
+
+
 def run_load(req: dict, out: Path) -> dict:
     fmt = FORMATS[req["format"]]
     loader = fmt.LOADERS.get(req["loader"])
@@ -20,13 +43,9 @@ def run_load(req: dict, out: Path) -> dict:
         return {"status": "unsupported",
                 "error": f"the worker has no loader {req['loader']!r} for {req['format']}"}
     art = Path(req["artifact_dir"])
-    ref_dir = Path(req["reference_dir"])
-    names = json.loads((ref_dir / "reference.json").read_text())["param_names"]
-    with np.load(ref_dir / "reference.npz") as ref:
-        inputs = ref["inputs"]
-        ref_params = [(n, ref[f"p{i}"]) for i, n in enumerate(names)]
-    ctx = LoadContext(art, json.loads((art / "manifest.json").read_text()), req["model"], inputs,
-                      ref_params)
+    ref = read_reference(Path(req["reference_dir"]))
+    ctx = LoadContext(art, json.loads((art / "manifest.json").read_text()), req["model"],
+                      ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"])
     zoo.clear_session()
     try:
         loaded = loader(ctx)
@@ -36,10 +55,15 @@ def run_load(req: dict, out: Path) -> dict:
         return {"status": "load-error"} | error_fields(exc)
     arrays = {f"y{i}": y for i, y in enumerate(loaded.outputs or [])}
     arrays |= {f"p{i}": v for i, (_, v) in enumerate(loaded.params or [])}
+    arrays |= {f"r{i}": v for i, (_, v) in enumerate(loaded.resumed or [])}
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
         "status": "ok",
         "n_outputs": None if loaded.outputs is None else len(loaded.outputs),
         "param_names": None if loaded.params is None else [n for n, _ in loaded.params],
+        "resume_param_names": None if loaded.resumed is None else
+        [n for n, _ in loaded.resumed],
+        "resume": loaded.resume,
+        "state_exposed": loaded.exposes_state,
         "notes": loaded.notes,
     }

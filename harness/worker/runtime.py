@@ -97,16 +97,55 @@ def variable_name(v) -> str:
 
 
 def variables_params(variables) -> list[tuple[str, np.ndarray]]:
-    return [(variable_name(v), to_numpy(v)) for v in variables]
+    # Keras 2's lookup layers list a `VocabWeightHandler` among their weights (so that h5
+    # files carry the vocabulary): not a variable; the vocabulary is state_params' business.
+    return [(variable_name(v), to_numpy(v)) for v in variables
+            if type(v).__name__ != "VocabWeightHandler"]
 
 
-def call_signature(fn, x: np.ndarray) -> list[np.ndarray]:
-    """Call a SavedModel signature the way serving does: by its single input's keyword."""
+def state_params(model) -> list[tuple[str, np.ndarray]]:
+    """State that is no weight, as (name, array) beside the weights: the vocabulary of every
+    lookup layer (TextVectorization, StringLookup, IntegerLookup), `<layer>/vocabulary`."""
+    out = []
+    for layer in _layers(model):
+        get = getattr(layer, "get_vocabulary", None)
+        if get is None:
+            continue
+        vocab = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in get()]
+        out.append((f"{layer.name}/{VOCABULARY}", np.array(vocab, dtype=str)))
+    return out
+
+
+VOCABULARY = "vocabulary"
+
+
+def _layers(model) -> list:
+    seen, out, todo = set(), [], list(getattr(model, "layers", []) or [])
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        out.append(layer)
+        todo.extend(getattr(layer, "layers", []) or [])
+    return out
+
+
+def signature_inputs(fn, names: list, arrays: list) -> dict:
+    """The keyword arguments of a SavedModel signature for the stored inputs: by input name,
+    or (a single input, or names the signature does not use) by position in sorted key order."""
     _, kwargs = fn.structured_input_signature
-    if len(kwargs) != 1:
-        raise ValueError(f"signature takes {sorted(kwargs)}; the zoo feeds exactly one input")
-    (key,) = kwargs
-    return outputs_list(fn(**{key: tf.constant(x)}))
+    keys = sorted(kwargs)
+    if set(names) == set(keys):
+        return {n: tf.constant(a) for n, a in zip(names, arrays)}
+    if len(keys) != len(arrays):
+        raise ValueError(f"signature takes {keys}; the model has inputs {names}")
+    return {k: tf.constant(a) for k, a in zip(keys, arrays)}
+
+
+def call_signature(fn, names: list, arrays: list) -> list[np.ndarray]:
+    """Call a SavedModel signature the way serving does: by keyword."""
+    return outputs_list(fn(**signature_inputs(fn, names, arrays)))
 
 
 def file_kind(path) -> str:
@@ -137,9 +176,25 @@ class LoadContext:
     artifact: Path
     manifest: dict
     model: str
-    inputs: np.ndarray
+    inputs: list  # the stored inputs, one array per model input, in the model's order
     # The save side's parameters: converted formats look them up among their constants.
     ref_params: list[tuple[str, np.ndarray]] | None = None
+    input_names: list = field(default_factory=lambda: ["x"])
+    # The resume check's batch (inputs list, labels) when the reference has one.
+    resume_batch: tuple | None = None
+
+    def feed(self, arrays: list | None = None):
+        """What a Keras model or a tf.function is called with: one tensor, or a dict by
+        input name."""
+        arrays = self.inputs if arrays is None else arrays
+        tensors = [tf.constant(a) for a in arrays]
+        return tensors[0] if len(tensors) == 1 else dict(zip(self.input_names, tensors))
+
+    def predict_input(self):
+        """What model.predict gets, as users pass it: numpy arrays (one, or a dict by input
+        name); strings as a tf.string tensor (Keras 3's array adapters reject numpy strings)."""
+        arrays = [tf.constant(a) if a.dtype.kind in "US" else a for a in self.inputs]
+        return arrays[0] if len(arrays) == 1 else dict(zip(self.input_names, arrays))
 
 
 @dataclass
@@ -147,3 +202,10 @@ class Loaded:
     outputs: list[np.ndarray] | None  # None: this loader cannot predict (e.g. a checkpoint reader)
     params: list[tuple[str, np.ndarray]] | None  # None: this loader exposes no parameters
     notes: dict = field(default_factory=dict)
+    # The weights after one optimizer step on the resume batch (None: not applicable here), and
+    # what the step found (optimizer iterations before it, or why it could not run).
+    resumed: list[tuple[str, np.ndarray]] | None = None
+    resume: dict | None = None
+    # Whether this loader can show state beyond weights (vocabularies): a Keras model can; a
+    # signature, a checkpoint reader or a converted file cannot, and is judged without it.
+    exposes_state: bool = False

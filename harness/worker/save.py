@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import zoo
+from . import resume, zoo
 from .files import error_fields, write_json_atomic
 from .formats import FORMATS
 from .runtime import Unsupported, file_kind, versions
@@ -26,24 +26,75 @@ def _get_built(name: str):
     return _built[name]
 
 
+def _io_meta(names: list, arrays: list) -> list[dict]:
+    return [{"name": n, "dtype": str(a.dtype), "shape": [None, *map(int, a.shape[1:])]}
+            for n, a in zip(names, arrays)]
+
+
+def output_names(built) -> list[str]:
+    """The outputs' names in the order the reference lists them (a dict output sorted by key,
+    as every loader's outputs are)."""
+    names = list(getattr(built.obj, "output_names", None) or []) if built.kind == "keras" else []
+    outputs = getattr(built.obj, "outputs", None) if built.kind == "keras" else None
+    n = len(outputs) if outputs else 1
+    if len(names) != n:
+        names = [f"output_{i}" for i in range(n)]
+    return sorted(names) if isinstance(getattr(built.obj, "output", None), dict) else names
+
+
 def write_reference(built, ref_dir: Path) -> None:
-    """The save side's truth: stored inputs, its own predictions and parameters."""
+    """The save side's truth: stored inputs, its own predictions and parameters, and the
+    weights after one optimizer step on the resume batch (resume.py)."""
     if (ref_dir / "reference.json").exists():
         return
     ref_dir.mkdir(parents=True, exist_ok=True)
     outputs = built.predict(built.inputs)
     params = built.params()
-    arrays = {"inputs": built.inputs}
+    arrays = {f"x{i}": x for i, x in enumerate(built.inputs)}
     arrays |= {f"y{i}": y for i, y in enumerate(outputs)}
     arrays |= {f"p{i}": v for i, (_, v) in enumerate(params)}
-    np.savez(ref_dir / "reference.npz", **arrays)
-    write_json_atomic(ref_dir / "reference.json", {
+    meta = {
         "model": built.name,
         "scope": built.name,
         "n_outputs": len(outputs),
         "param_names": [n for n, _ in params],
         "versions": versions(),
-    })
+        "inputs": _io_meta(built.input_names, built.inputs),
+        "outputs": _io_meta(_output_names(built, len(outputs)), outputs),
+    }
+    meta["resume"], resume_arrays = _resume_reference(built)
+    arrays |= resume_arrays
+    np.savez(ref_dir / "reference.npz", **arrays)
+    write_json_atomic(ref_dir / "reference.json", meta)
+
+
+def _output_names(built, n: int) -> list[str]:
+    try:
+        names = output_names(built)
+    except Exception:
+        names = []
+    return names if len(names) == n else [f"output_{i}" for i in range(n)]
+
+
+def _resume_reference(built) -> tuple[dict | None, dict]:
+    """reference.json `resume` and its arrays: the batch (rx<i> inputs, ry<i> labels, in
+    sorted output-name order for a dict) and the weights after the step (r<i>)."""
+    if built.kind != "keras" or built.resume_batch is None \
+            or resume.optimizer_of(built.obj) is None:
+        return None, {}
+    x_list, y = built.resume_batch
+    try:
+        stepped, n_iter = resume.step_and_restore(built.obj, built.input_names, built.resume_batch)
+    except Exception as exc:  # recorded: its loaders then cannot check resuming either
+        return {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}, {}
+    label_names = sorted(y) if isinstance(y, dict) else None
+    labels = [y[k] for k in label_names] if label_names else [y]
+    arrays = {f"rx{i}": x for i, x in enumerate(x_list)}
+    arrays |= {f"ry{i}": v for i, v in enumerate(labels)}
+    arrays |= {f"r{i}": v for i, (_, v) in enumerate(stepped)}
+    return {"param_names": [n for n, _ in stepped], "label_names": label_names,
+            "iterations": n_iter, "optimizer": type(resume.optimizer_of(built.obj)).__name__}, \
+        arrays
 
 
 def sha256(path: Path) -> str:
@@ -83,6 +134,8 @@ def run_save(req: dict, out: Path) -> dict:
     art.mkdir(parents=True, exist_ok=True)
     try:
         info = fmt.save(built, art)
+    except Unsupported as exc:  # the call does not exist here (Keras 3's TF-format weights)
+        return {"status": "unsupported", "error": str(exc)}
     except Exception as exc:
         return {"status": "save-error", "stage": "save"} | error_fields(exc)
     manifest = write_manifest(art, req["format"], req["model"], info or {})

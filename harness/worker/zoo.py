@@ -1,41 +1,54 @@
 """The reference models, built the same way under Keras 2 and Keras 3.
 
 Every layer has an explicit name, so parameter names do not depend on how many models a process
-built before (Keras' automatic `dense_3` numbering).  Weights come from fixed seeds, each model is
-trained for two steps so optimizer state exists, and the prediction inputs are drawn with numpy's
-legacy RandomState, whose stream is stable across numpy versions.
+built before (Keras' automatic `dense_3` numbering); `seq` is the exception, built exactly as
+the tutorial builds it (automatic layer names, which clear_session() makes deterministic).
+Weights come from fixed seeds, each model is trained for two steps so optimizer state exists,
+and the inputs are drawn with numpy's legacy RandomState, whose stream is stable across numpy
+versions.  A model has one or more named inputs (`Built.inputs`, in the model's input order) and
+one or more outputs (a dict output is listed in sorted key order everywhere).
+
+State that is not a weight is a parameter too: the vocabulary of a lookup layer
+(`<layer>/vocabulary`, a numpy unicode array), so that a loader that loses it is a mismatch.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .runtime import keras, tf
+from .runtime import keras, outputs_list, state_params, tf, variables_params
 
 SEED = 1234
 N_PREDICT = 8
+N_TRAIN = 32
+N_RESUME = 16
 
 
 @dataclass
 class Built:
     name: str
     obj: object  # a keras.Model or a tf.Module
-    inputs: np.ndarray  # the stored prediction inputs
+    inputs: list  # the stored prediction inputs, one array per model input
     kind: str  # "keras" or "module"
+    input_names: list = field(default_factory=lambda: ["x"])
+    # The batch of the resume check (one optimizer step after saving / after loading):
+    # (inputs as a list like `inputs`, labels: an array, or a dict by output name).
+    resume_batch: tuple | None = None
 
-    def predict(self, x: np.ndarray) -> list[np.ndarray]:
-        from .runtime import outputs_list
+    def feed(self, arrays: list):
+        """What the model is called with: one tensor, or a dict by input name."""
+        return feed(self.input_names, arrays)
 
+    def predict(self, arrays: list) -> list[np.ndarray]:
         if self.kind == "module":
-            return outputs_list(self.obj(tf.constant(x)))
-        return outputs_list(self.obj(tf.constant(x), training=False))
+            return outputs_list(self.obj(self.feed(arrays)))
+        return outputs_list(self.obj(self.feed(arrays), training=False))
 
     def params(self) -> list[tuple[str, np.ndarray]]:
-        from .runtime import variables_params
-
         if self.kind == "module":
             return variables_params(self.obj.variables)
         params = variables_params(self.obj.weights)
@@ -44,51 +57,36 @@ class Built:
             # no inference signature captures it and a checkpoint holds bit-identical copies
             # of it that no key map can tell apart.
             params = [(n, v) for n, v in params if not n.split(":")[0].endswith("optimizer_step")]
-        return params
+        return params + state_params(self.obj)
+
+    def input_specs(self) -> list:
+        """One tf.TensorSpec per input (batch dimension None), named after the input."""
+        return [tf.TensorSpec([None, *a.shape[1:]], tf.as_dtype(_tf_dtype(a)), name=n)
+                for n, a in zip(self.input_names, self.inputs)]
 
 
-@keras.utils.register_keras_serializable(package="tfh")
-class ScaledDense(keras.layers.Layer):
-    """A custom layer: loading it needs the class registered (or passed as custom_objects)."""
-
-    def __init__(self, units: int, scale: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.scale = scale
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            name="kernel", shape=(int(input_shape[-1]), self.units), initializer="glorot_uniform"
-        )
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
-        super().build(input_shape)
-
-    def call(self, x):
-        return self.scale * (tf.matmul(x, self.kernel) + self.bias)
-
-    def get_config(self):
-        return super().get_config() | {"units": self.units, "scale": self.scale}
+def _tf_dtype(a: np.ndarray):
+    return tf.string if a.dtype.kind in "US" else a.dtype
 
 
-@keras.utils.register_keras_serializable(package="tfh")
-class CustomModel(keras.Model):
-    """A subclassed model around the custom layer."""
+def feed(names: list, arrays: list):
+    tensors = [tf.constant(a) for a in arrays]
+    if len(tensors) == 1:
+        return tensors[0]
+    return dict(zip(names, tensors))
 
-    def __init__(self, units: int = 16, classes: int = 3, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.classes = units, classes
-        self.block = ScaledDense(units, scale=0.5, name="scaled_dense")
-        self.head = keras.layers.Dense(classes, name="head")
 
-    def call(self, x, training=False):
-        return self.head(tf.nn.relu(self.block(x)))
+def fit_input(names: list, arrays: list):
+    """What fit()/predict() get, as users pass them: numpy arrays (one, or a dict by input
+    name); strings as a tf.string tensor (Keras 3's array adapters reject numpy strings)."""
+    arrays = [tf.constant(a) if a.dtype.kind in "US" else a for a in arrays]
+    return arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))
 
-    def get_config(self):
-        return {"units": self.units, "classes": self.classes, "name": self.name}
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**config)
+def custom_module():
+    """The zoo's custom code (registers its classes on first import): imported only by what
+    builds or deliberately loads a model with custom classes."""
+    return importlib.import_module(__package__ + ".custom_layers")
 
 
 class Affine(tf.Module):
@@ -128,7 +126,18 @@ def _rnn():
 
 
 def _custom():
-    return CustomModel(name="custom"), (20,), 3
+    return custom_module().CustomModel(name="custom"), (20,), 3
+
+
+def _custom_fn():
+    """A functional model around an unregistered custom layer, as most user code has one."""
+    layers = custom_module()
+    x = keras.Input((20,), name="x")
+    h = layers.PlainScaledDense(16, scale=0.5, name="plain_scaled_dense")(x)
+    # Activation, not the ReLU layer: Keras 2.12 cannot read back its own ReLU config from a
+    # `.keras` zip (numpy scalars in it), which would hide what this model is here for.
+    h = keras.layers.Activation("relu", name="relu")(h)
+    return keras.Model(x, keras.layers.Dense(3, name="head")(h), name="custom_fn"), (20,), 3
 
 
 def tfmot_or_reason():
@@ -179,17 +188,143 @@ def _compile(model) -> None:
     )
 
 
-CUSTOM_OBJECTS = {"ScaledDense": ScaledDense, "CustomModel": CustomModel}
-
+# Models of one float input `x` and integer class labels: builder() -> (model, shape, classes).
 KERAS_BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "custom": _custom, "qat": _qat,
-                  "mirrored": _mirrored}
-MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored")
+                  "mirrored": _mirrored, "custom_fn": _custom_fn}
+
+
+@dataclass
+class Recipe:
+    """A model with its own inputs and labels (models beyond one float input)."""
+
+    model: object
+    inputs: list  # prediction inputs, one array per model input, in input order
+    input_names: list
+    x_train: list
+    y_train: object  # an array, or a dict by output name
+    x_resume: list
+    y_resume: object
+
+
+def _seq(rng, adapt: bool) -> Recipe:
+    """The tutorial model, word for word: a Sequential compiled with string names."""
+    model = keras.Sequential([
+        keras.layers.Dense(128, activation="relu", input_shape=(784,)),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ], name="seq")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x, xt, xr = (rng.standard_normal((n, 784)).astype("float32")
+                 for n in (N_PREDICT, N_TRAIN, N_RESUME))
+    return Recipe(model, [x], ["x"], [xt], rng.randint(0, 10, N_TRAIN).astype("int32"),
+                  [xr], rng.randint(0, 10, N_RESUME).astype("int32"))
+
+
+N_IDS, VOCAB_IDS = 4, 50
+
+
+def _multi_io(rng, adapt: bool) -> Recipe:
+    """Two named inputs (float features, int ids through an Embedding), two named outputs."""
+    features = keras.Input((8,), name="features")
+    ids = keras.Input((N_IDS,), dtype="int32", name="ids")
+    e = keras.layers.Embedding(VOCAB_IDS, 4, name="embed")(ids)
+    e = keras.layers.GlobalAveragePooling1D(name="pool")(e)
+    h = keras.layers.Concatenate(name="concat")([features, e])
+    h = keras.layers.Dense(16, activation="relu", name="trunk")(h)
+    outputs = {"class_logits": keras.layers.Dense(3, name="class_logits")(h),
+               "score": keras.layers.Dense(1, name="score")(h)}
+    model = keras.Model({"features": features, "ids": ids}, outputs, name="multi_io")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss={"class_logits": keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True), "score": keras.losses.MeanSquaredError()})
+
+    def xs(n):
+        return [rng.standard_normal((n, 8)).astype("float32"),
+                rng.randint(0, VOCAB_IDS, (n, N_IDS)).astype("int32")]
+
+    def ys(n):
+        return {"class_logits": rng.randint(0, 3, n).astype("int32"),
+                "score": rng.standard_normal((n, 1)).astype("float32")}
+
+    x = xs(N_PREDICT)
+    xt, yt = xs(N_TRAIN), ys(N_TRAIN)
+    xr, yr = xs(N_RESUME), ys(N_RESUME)
+    return Recipe(model, x, ["features", "ids"], xt, yt, xr, yr)
+
+
+WORDS = ("the cat dog sat on mat a red blue fish ran far tree under over green small big "
+         "bird sang").split()
+
+
+def _sentences(rng, n: int) -> np.ndarray:
+    out = [" ".join(WORDS[i] for i in rng.randint(0, len(WORDS), rng.randint(2, 7)))
+           for _ in range(n)]
+    return np.array(out, dtype=str).reshape(n, 1)  # numpy unicode: no pickle needed
+
+
+def _text(rng, adapt: bool) -> Recipe:
+    """Strings in: an adapted TextVectorization (its vocabulary is state), an Embedding."""
+    corpus = _sentences(rng, 64)
+    vectorize = keras.layers.TextVectorization(max_tokens=16, output_sequence_length=6,
+                                               name="vectorize")
+    if adapt:  # a model rebuilt to load weights into has no vocabulary but what it loads
+        vectorize.adapt(corpus[:, 0])
+    x = keras.Input((1,), dtype="string", name="text")
+    h = keras.layers.Embedding(16, 8, name="embed")(vectorize(x))
+    h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
+    model = keras.Model(x, keras.layers.Dense(2, name="logits")(h), name="text")
+    _compile(model)
+    return Recipe(model, [_sentences(rng, N_PREDICT)], ["text"], [_sentences(rng, N_TRAIN)],
+                  rng.randint(0, 2, N_TRAIN).astype("int32"), [_sentences(rng, N_RESUME)],
+                  rng.randint(0, 2, N_RESUME).astype("int32"))
+
+
+def _norm(rng, adapt: bool) -> Recipe:
+    """An adapted Normalization layer: its mean and variance are state."""
+    data = (rng.standard_normal((64, 6)) * 3 + 5).astype("float32")
+    norm = keras.layers.Normalization(name="norm")
+    if adapt:
+        norm.adapt(data)
+    x = keras.Input((6,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="dense")(norm(x))
+    model = keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="norm")
+    _compile(model)
+    xs = [(rng.standard_normal((n, 6)) * 3 + 5).astype("float32")
+          for n in (N_PREDICT, N_TRAIN, N_RESUME)]
+    return Recipe(model, [xs[0]], ["x"], [xs[1]], rng.randint(0, 3, N_TRAIN).astype("int32"),
+                  [xs[2]], rng.randint(0, 3, N_RESUME).astype("int32"))
+
+
+def _mixed(rng, adapt: bool) -> Recipe:
+    """Built under the `mixed_float16` policy, as the mixed-precision guide does it (float16
+    outputs: compared with the float16 tolerance; a loader that loses the policy gives
+    float32)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x = keras.Input((16,), name="x")
+        h = keras.layers.Dense(32, activation="relu", name="dense")(x)
+        model = keras.Model(x, keras.layers.Dense(4, name="logits")(h), name="mixed")
+        _compile(model)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    xs = [rng.standard_normal((n, 16)).astype("float32") for n in (N_PREDICT, N_TRAIN, N_RESUME)]
+    return Recipe(model, [xs[0]], ["x"], [xs[1]], rng.randint(0, 4, N_TRAIN).astype("int32"),
+                  [xs[2]], rng.randint(0, 4, N_RESUME).astype("int32"))
+
+
+RECIPES = {"seq": _seq, "multi_io": _multi_io, "text": _text, "norm": _norm, "mixed": _mixed}
+
+MODELS = ("mlp", "cnn", "rnn", "custom", "module", "qat", "mirrored",
+          "seq", "multi_io", "text", "norm", "mixed", "custom_fn")
+CUSTOM_CODE_MODELS = ("custom", "custom_fn")
 
 
 def build(name: str, train: bool = True, strategy=None) -> Built:
-    """Build model `name`; with train=False, a fresh (untrained) one to load weights into;
-    with `strategy`, its variables are created in that strategy's scope (entered here, after
-    clear_session: clearing inside a scope breaks the scope's exit)."""
+    """Build model `name`; with train=False, a fresh (untrained, unadapted) one to load
+    weights into; with `strategy`, its variables are created in that strategy's scope (entered
+    here, after clear_session: clearing inside a scope breaks the scope's exit)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; the zoo has {', '.join(MODELS)}")
     clear_session()
@@ -205,7 +340,11 @@ def _build(name: str, train: bool, rng: np.random.RandomState) -> Built:
         inputs = rng.standard_normal((N_PREDICT, 4)).astype("float32")
         if train:
             _train_module(m, rng)
-        return Built(name, m, inputs, "module")
+        return Built(name, m, [inputs], "module")
+    if name in RECIPES:
+        r = RECIPES[name](rng, train)
+        return _finish(Built(name, r.model, r.inputs, "keras", r.input_names,
+                             (r.x_resume, r.y_resume)), train, r.x_train, r.y_train)
     return _build_keras(name, train, rng)
 
 
@@ -214,13 +353,23 @@ def _build_keras(name: str, train: bool, rng: np.random.RandomState) -> Built:
     if name != "mirrored":  # compiled inside its strategy's scope
         _compile(model)
     inputs = rng.standard_normal((N_PREDICT, *in_shape)).astype("float32")
-    x_train = rng.standard_normal((32, *in_shape)).astype("float32")
-    y_train = rng.randint(0, classes, size=(32,)).astype("int32")
+    x_train = rng.standard_normal((N_TRAIN, *in_shape)).astype("float32")
+    y_train = rng.randint(0, classes, size=(N_TRAIN,)).astype("int32")
+    # drawn after the others: the stored inputs and weights stay what they were before
+    x_resume = rng.standard_normal((N_RESUME, *in_shape)).astype("float32")
+    y_resume = rng.randint(0, classes, size=(N_RESUME,)).astype("int32")
+    built = Built(name, model, [inputs], "keras", ["x"], ([x_resume], y_resume))
+    return _finish(built, train, [x_train], y_train)
+
+
+def _finish(built: Built, train: bool, x_train: list, y_train) -> Built:
+    model = built.obj
     if train:  # two steps, so optimizer slots exist and BatchNorm statistics moved
-        model.fit(x_train, y_train, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    else:  # build the variables (subclassed models have none until called)
-        model(tf.constant(inputs[:1]), training=False)
-    return Built(name, model, inputs, "keras")
+        x = fit_input(built.input_names, x_train)
+        model.fit(x, y_train, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    elif not model.built:  # a subclassed model has no variables until called
+        model(built.feed([a[:1] for a in built.inputs]), training=False)
+    return built
 
 
 def _train_module(m: Affine, rng: np.random.RandomState) -> None:

@@ -7,6 +7,7 @@ from . import (
     h5,
     keras_file,
     keras_savedmodel,
+    keras_v3,
     onnx_file,
     savedmodel,
     tf1_checkpoint,
@@ -14,8 +15,11 @@ from . import (
     tflite_dynamic,
     tflite_float,
     weights_h5,
+    weights_h5_v3,
+    weights_tf,
 )
 
-FORMATS = {m.NAME: m for m in (savedmodel, keras_savedmodel, keras_file, h5, weights_h5,
-                               tf_checkpoint, tf1_checkpoint, frozen_graph, tflite_float,
-                               tflite_dynamic, onnx_file)}
+FORMATS = {m.NAME: m for m in (savedmodel, keras_savedmodel, keras_file, keras_v3, h5,
+                               weights_h5, weights_h5_v3, weights_tf, tf_checkpoint,
+                               tf1_checkpoint, frozen_graph, tflite_float, tflite_dynamic,
+                               onnx_file)}

@@ -18,8 +18,12 @@ from ..runtime import tf
 INPUT_NAME = "x"
 
 
-def input_spec(built) -> tf.TensorSpec:
-    return tf.TensorSpec([None, *built.inputs.shape[1:]], tf.float32, name=INPUT_NAME)
+def input_specs(built) -> list:
+    """One spec per model input: `x` for a single float input (as ever), else the input names."""
+    specs = built.input_specs()
+    if len(specs) == 1:
+        return [tf.TensorSpec(specs[0].shape, specs[0].dtype, name=INPUT_NAME)]
+    return specs
 
 
 def inference_function(built):
@@ -29,15 +33,20 @@ def inference_function(built):
 
 def inference_tf_function(built):
     """The tf.function behind inference_function (tf2onnx wants this, not a concrete one)."""
-    model, spec = built.obj, input_spec(built)
+    model, specs = built.obj, input_specs(built)
+    names = list(built.input_names)
     if built.kind == "module":  # wrapped too: the same one input `x`, one output, for all
-        @tf.function(input_signature=[spec])
+        @tf.function(input_signature=specs)
         def serve(x):
             return model(x)
-    else:
-        @tf.function(input_signature=[spec])
+    elif len(specs) == 1:
+        @tf.function(input_signature=specs)
         def serve(x):
             return model(x, training=False)
+    else:
+        @tf.function(input_signature=specs)
+        def serve(*xs):
+            return model(dict(zip(names, xs)), training=False)
 
     return serve
 

@@ -24,14 +24,18 @@ def read_params(f) -> tuple[list[tuple[str, np.ndarray]], str]:
         for layer in root.attrs["layer_names"]:
             g = root[_text(layer)]
             for wn in g.attrs.get("weight_names", []):
-                params.append((_text(wn), np.asarray(g[_text(wn)][()])))
+                value = np.asarray(g[_text(wn)][()])
+                if value.dtype.kind in "OSU":  # Keras 2 keeps a lookup layer's vocabulary here
+                    continue  # (state, not a weight: compared where a loader exposes state)
+                params.append((_text(wn), value))
         return params, "keras2-hdf5 (weight_names)"
     # saving_lib files (Keras 3; Keras 2.12+ for `.weights.h5`): <path>/vars/<i>, the path being
     # layers/<layer>, _layer_checkpoint_dependencies/<layer> or a subclassed model's attribute
     # names; variables are named by position only.  Optimizer and metric state is not a weight.
     if "vars" in root or "layers" in root or "_layer_checkpoint_dependencies" in root:
         def visit(name, obj):
-            if hasattr(obj, "shape") and name.split("/")[0] not in ("optimizer", "metrics"):
+            if hasattr(obj, "shape") and name.split("/")[0] not in ("optimizer", "metrics") \
+                    and obj.dtype.kind not in "OSU":  # a vocabulary is state, not a weight
                 params.append((name.replace("/vars/", "/vars_"), np.asarray(obj[()])))
         root.visititems(visit)
         return _dedupe_within_layer(params), "saving_lib hdf5 (<path>/vars/<i>)"

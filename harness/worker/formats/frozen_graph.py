@@ -54,7 +54,7 @@ def _import_graph_def(ctx: LoadContext) -> Loaded:
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
     with tf.compat.v1.Session(graph=graph) as sess:
-        outs = sess.run(io["outputs"], feed_dict={io["inputs"][0]: ctx.inputs})
+        outs = sess.run(io["outputs"], feed_dict=dict(zip(io["inputs"], ctx.inputs)))
     consts = graph_constants(graph_def)
     notes = {"params": "not exposed by name: frozen variables become Const nodes named after "
                        "the ops that read them; looked up by value instead",
@@ -76,7 +76,7 @@ def _wrap_function(ctx: LoadContext) -> Loaded:
     graph = wrapped.graph
     fn = wrapped.prune([graph.as_graph_element(n) for n in io["inputs"]],
                        [graph.as_graph_element(n) for n in io["outputs"]])
-    outs = fn(tf.constant(ctx.inputs))
+    outs = fn(*[tf.constant(x) for x in ctx.inputs])
     notes = {"params": "not exposed by name: frozen variables become Const nodes named after "
                        "the ops that read them; looked up by value instead",
              **find_reference(graph_constants(graph_def), ctx.ref_params)}

@@ -8,7 +8,7 @@ import importlib.metadata as md
 import numpy as np
 
 from ..runtime import LoadContext, Loaded, Unsupported
-from ._converted import find_reference, inference_tf_function, input_spec
+from ._converted import find_reference, inference_tf_function, input_specs
 from .savedmodel import signature_change
 
 NAME = "onnx"
@@ -35,7 +35,7 @@ def save(built, art) -> dict:
     path = str(art / FILENAME)
     if built.kind == "keras":
         try:  # what users call first
-            proto, _ = tf2onnx.convert.from_keras(built.obj, input_signature=[input_spec(built)],
+            proto, _ = tf2onnx.convert.from_keras(built.obj, input_signature=input_specs(built),
                                                   output_path=path)
             notes["converter"] = "tf2onnx.convert.from_keras"
         except Exception as exc:  # Keras 3 models are not what from_keras expects
@@ -45,7 +45,7 @@ def save(built, art) -> dict:
         proto = None
     if proto is None:
         fn = inference_tf_function(built)
-        proto, _ = tf2onnx.convert.from_function(fn, input_signature=[input_spec(built)],
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=input_specs(built),
                                                  output_path=path)
         notes["converter"] = "tf2onnx.convert.from_function"
     opsets = {(o.domain or "ai.onnx"): o.version for o in proto.opset_import}
@@ -83,6 +83,15 @@ def initializers(path) -> list[tuple[str, np.ndarray]] | None:
     return [(t.name, numpy_helper.to_array(t)) for t in model.graph.initializer]
 
 
+def _onnx_feed(inputs, ctx: LoadContext) -> dict:
+    """The stored inputs by the graph's input names (tf2onnx keeps the spec names, maybe with
+    a `:0`); a single input whatever its name."""
+    if len(inputs) == 1:
+        return {inputs[0].name: ctx.inputs[0]}
+    by_name = dict(zip(ctx.input_names, ctx.inputs))
+    return {i.name: by_name[i.name.split(":")[0]] for i in inputs}
+
+
 def _inference_session(ctx: LoadContext) -> Loaded:
     try:
         import onnxruntime as ort
@@ -90,8 +99,7 @@ def _inference_session(ctx: LoadContext) -> Loaded:
         raise Unsupported(f"onnxruntime is not installed in this environment ({exc})") from None
     path = ctx.artifact / FILENAME
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (inp,) = sess.get_inputs()
-    outputs = [np.asarray(o) for o in sess.run(None, {inp.name: ctx.inputs})]
+    outputs = [np.asarray(o) for o in sess.run(None, _onnx_feed(sess.get_inputs(), ctx))]
     notes = {"onnxruntime": ort.__version__, "opset": ctx.manifest.get("opset"),
              "inputs": {i.name: [i.type, i.shape] for i in sess.get_inputs()},
              "outputs": {o.name: [o.type, o.shape] for o in sess.get_outputs()}}

@@ -16,6 +16,7 @@ from ..runtime import (
     variables_params,
 )
 from ._keras_loaders import loaded_keras_model, model_scope
+from ._user_calls import users_code
 
 NAME = "savedmodel"
 DIRNAME = "savedmodel"
@@ -60,12 +61,23 @@ def saved_model_loaders(dirname: str) -> dict:
         # The concrete function's captured variables carry their saved names under Keras 2 and
         # 3 alike ("dense/kernel:0"); the loaded object's .variables is empty for Keras 3.
         sigs = {k: signature_info(f) for k, f in obj.signatures.items()}
-        return Loaded(call_signature(fn, ctx.inputs), variables_params(fn.variables),
+        return Loaded(call_signature(fn, ctx.input_names, ctx.inputs),
+                      variables_params(fn.variables),
                       {"signature": signature_info(fn)} | signature_change(ctx, sigs))
+
+    def tf_load_call(ctx: LoadContext) -> Loaded:
+        """The loaded object called directly, as users do: `loaded(x)`."""
+        obj = tf.saved_model.load(str(ctx.artifact / dirname))
+        outputs = outputs_list(obj(ctx.feed()))
+        variables = list(getattr(obj, "variables", None) or [])
+        notes = {"called": f"{type(obj).__name__}(x)"}
+        if not variables:
+            notes["params"] = "the loaded object lists no variables"
+        return Loaded(outputs, variables_params(variables) if variables else None, notes)
 
     def keras_load(ctx: LoadContext) -> Loaded:
         scope, notes = model_scope(ctx)
-        with scope:
+        with scope, users_code():
             model = keras.models.load_model(str(ctx.artifact / dirname))
         return loaded_keras_model(model, ctx, **notes)
 
@@ -76,11 +88,12 @@ def saved_model_loaders(dirname: str) -> dict:
                                   f"{KERAS_VERSION or '2'}")
             kwargs = {"call_endpoint": endpoint} if endpoint else {}
             layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
-            outputs = outputs_list(layer(tf.constant(ctx.inputs)))
+            outputs = outputs_list(layer(ctx.feed()))
             return Loaded(outputs, variables_params(layer.weights))
         return load
 
-    return {"tf.saved_model.load": tf_load, "keras.models.load_model": keras_load,
+    return {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
+            "keras.models.load_model": keras_load,
             "keras.layers.TFSMLayer": tfsm_layer(None),
             "keras.layers.TFSMLayer[call_endpoint=serving_default]": tfsm_layer("serving_default")}
 
@@ -101,5 +114,6 @@ def signature_change(ctx: LoadContext, loaded_sigs: dict) -> dict:
 
 
 _ALL = saved_model_loaders(DIRNAME)
-LOADERS = {k: _ALL[k] for k in ("tf.saved_model.load", "keras.models.load_model",
+LOADERS = {k: _ALL[k] for k in ("tf.saved_model.load", "tf.saved_model.load[call]",
+                                "keras.models.load_model",
                                 "keras.layers.TFSMLayer[call_endpoint=serving_default]")}

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import zoo
 from ..runtime import LoadContext, Loaded, tf, to_numpy
-from ._converted import INPUT_NAME, inference_function
+from ._converted import INPUT_NAME, inference_function, input_specs
 from .tf_checkpoint import key_map
 
 NAME = "tf1-checkpoint"
@@ -48,8 +48,10 @@ def build_v1_graph(built, graph, scope: str = ""):
 
 
 def _wire(built, fn, graph_def, by_handle, values, scope):
-    x = tf.compat.v1.placeholder(tf.float32, [None, *built.inputs.shape[1:]], name=INPUT_NAME)
-    input_map = {fn.inputs[0].name: x}
+    specs = input_specs(built)
+    input_map = {}
+    for spec, inp in zip(specs, fn.inputs):  # the tf.function's first inputs are the model's
+        input_map[inp.name] = tf.compat.v1.placeholder(spec.dtype, spec.shape, name=spec.name)
     variables, feeds = {}, {}
     for captured, placeholder in zip(fn.captured_inputs, fn.graph.internal_captures):
         w = by_handle.get(id(captured))
@@ -62,10 +64,16 @@ def _wire(built, fn, graph_def, by_handle, values, scope):
         var = tf.compat.v1.Variable(init, name=scope + name, use_resource=True)
         variables[name], feeds[init] = var, value
         input_map[placeholder.name] = var.handle
-    (y,) = tf.compat.v1.import_graph_def(graph_def, input_map=input_map,
-                                         return_elements=[fn.outputs[0].name], name=scope + "net")
-    tf.identity(y, name=scope + OUTPUT)
+    ys = tf.compat.v1.import_graph_def(graph_def, input_map=input_map,
+                                       return_elements=[t.name for t in fn.outputs],
+                                       name=scope + "net")
+    for i, y in enumerate(ys):  # `y`, then `y_1`, ... (outputs in tf.nest order)
+        tf.identity(y, name=scope + output_name(i))
     return variables, feeds
+
+
+def output_name(i: int) -> str:
+    return OUTPUT if i == 0 else f"{OUTPUT}_{i}"
 
 
 def save(built, art) -> dict:
@@ -94,9 +102,17 @@ def _latest(ctx: LoadContext) -> str:
     return prefix
 
 
-def _run(sess, graph, ctx: LoadContext, output: str) -> list[np.ndarray]:
-    return [np.asarray(sess.run(graph.get_tensor_by_name(output),
-                                {graph.get_tensor_by_name(f"{INPUT_NAME}:0"): ctx.inputs}))]
+def _run(sess, graph, ctx: LoadContext, scope: str = "") -> list[np.ndarray]:
+    names = [INPUT_NAME] if len(ctx.inputs) == 1 else ctx.input_names
+    feed = {graph.get_tensor_by_name(f"{n}:0"): x for n, x in zip(names, ctx.inputs)}
+    fetch, i = [], 0
+    while True:
+        try:
+            fetch.append(graph.get_tensor_by_name(f"{scope}{output_name(i)}:0"))
+        except KeyError:
+            break
+        i += 1
+    return [np.asarray(y) for y in sess.run(fetch, feed)]
 
 
 def _import_meta_graph(ctx: LoadContext) -> Loaded:
@@ -106,7 +122,7 @@ def _import_meta_graph(ctx: LoadContext) -> Loaded:
         saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
         with tf.compat.v1.Session(graph=graph) as sess:
             saver.restore(sess, prefix)
-            outputs = _run(sess, graph, ctx, f"{OUTPUT}:0")
+            outputs = _run(sess, graph, ctx)
             variables = [v for v in tf.compat.v1.global_variables()
                          if v.op.name != "global_step"]
             values = sess.run(variables)
@@ -125,7 +141,7 @@ def _rebuilt_var_list(ctx: LoadContext) -> Loaded:
         saver = tf.compat.v1.train.Saver(var_list=dict(variables))
         with tf.compat.v1.Session(graph=graph) as sess:
             saver.restore(sess, prefix)
-            outputs = _run(sess, graph, ctx, f"rebuilt/{OUTPUT}:0")
+            outputs = _run(sess, graph, ctx, "rebuilt/")
             values = sess.run(list(variables.values()))
     return Loaded(outputs, [(n, np.asarray(x)) for n, x in zip(variables, values)],
                   {"checkpoint": prefix.rsplit("/", 1)[-1]})

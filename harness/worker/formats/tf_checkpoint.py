@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import zoo
+from .. import resume, zoo
 from ..runtime import LoadContext, Loaded, Unsupported, keras, mirrored_strategy, tf
 
 NAME = "tf-checkpoint"
@@ -71,7 +71,16 @@ def _restore(ctx: LoadContext) -> Loaded:
     # Called as users call it: restore() with no assertion.  A restore that silently matches
     # nothing leaves the fresh weights in place, and the comparison shows which ones.
     _checkpoint(fresh).restore(_prefix(ctx))
-    return Loaded(fresh.predict(ctx.inputs), fresh.params())
+    return _resumed(fresh, ctx)
+
+
+def _resumed(fresh, ctx: LoadContext, notes: dict | None = None) -> Loaded:
+    """The restored model's predictions and parameters, and (model and optimizer restored
+    together) the resume step."""
+    outputs, params = fresh.predict(ctx.inputs), fresh.params()  # before the step moves them
+    resumed, info = (None, None) if fresh.kind != "keras" else \
+        resume.on_load(fresh.obj, ctx.input_names, ctx.resume_batch)
+    return Loaded(outputs, params, notes or {}, resumed, info, exposes_state=True)
 
 
 def _restore_mirrored(ctx: LoadContext) -> Loaded:
@@ -93,9 +102,9 @@ def _manager(ctx: LoadContext) -> Loaded:
     if manager.latest_checkpoint is None:
         raise FileNotFoundError(f"CheckpointManager finds no checkpoint in {ctx.artifact}")
     manager.checkpoint.restore(manager.latest_checkpoint)
-    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
-                  {"latest_checkpoint": manager.latest_checkpoint.rsplit("/", 1)[-1],
-                   "checkpoints": [p.rsplit("/", 1)[-1] for p in manager.checkpoints]})
+    return _resumed(fresh, ctx, {
+        "latest_checkpoint": manager.latest_checkpoint.rsplit("/", 1)[-1],
+        "checkpoints": [p.rsplit("/", 1)[-1] for p in manager.checkpoints]})
 
 
 def _partial_new_head(ctx: LoadContext) -> Loaded:

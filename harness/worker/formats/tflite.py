@@ -62,15 +62,31 @@ def io_signature(interp) -> dict:
                       "outputs": side(interp.get_output_details())}}
 
 
-def run_interpreter(interp, x: np.ndarray) -> list[np.ndarray]:
-    """Resize the (batch 1) input to the stored batch, run, read every output."""
-    (inp,) = interp.get_input_details()
-    interp.resize_tensor_input(inp["index"], list(x.shape))
+def run_interpreter(interp, xs: list, names: list | None = None) -> list[np.ndarray]:
+    """Resize the (batch 1) inputs to the stored batch, run, read every output (sorted by
+    name).  Several inputs are fed by the name they carry in the flatbuffer
+    (`serving_default_<input>:0`)."""
+    details = interp.get_input_details()
+    if len(details) == 1:
+        pairs = [(details[0], xs[0])]
+    else:
+        by_name = dict(zip(names or [], xs))
+        pairs = [(d, by_name[_input_name(d["name"], by_name)]) for d in details]
+    for d, x in pairs:
+        interp.resize_tensor_input(d["index"], list(x.shape))
     interp.allocate_tensors()
-    interp.set_tensor(inp["index"], x.astype(inp["dtype"]))
+    for d, x in pairs:
+        interp.set_tensor(d["index"], x.astype(d["dtype"]))
     interp.invoke()
     outs = sorted(interp.get_output_details(), key=lambda d: d["name"])
     return [np.array(interp.get_tensor(d["index"])) for d in outs]
+
+
+def _input_name(tensor_name: str, by_name: dict) -> str:
+    base = tensor_name.split(":")[0].removeprefix("serving_default_")
+    if base in by_name:
+        return base
+    raise KeyError(f"TFLite input {tensor_name!r} is none of the model's inputs {sorted(by_name)}")
 
 
 def constants(interp) -> list[tuple[str, np.ndarray]]:
@@ -90,7 +106,7 @@ def constants(interp) -> list[tuple[str, np.ndarray]]:
 
 def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
     notes |= signature_change(ctx, io_signature(interp))
-    outputs = run_interpreter(interp, ctx.inputs)
+    outputs = run_interpreter(interp, ctx.inputs, ctx.input_names)
     consts = constants(interp)
     quant = any(v.dtype in (np.int8, np.uint8) for _, v in consts)
     why = ("quantized TFLite stores int8 weights with scales: no float parameter to compare"

@@ -1,5 +1,12 @@
-"""`weights-h5`: weights only, model.save_weights("model.weights.h5"), loaded into a model the
-loading side builds itself from the zoo's code (as users rebuild theirs)."""
+"""Weights only, saved and loaded as users call it, into a model the loading side builds
+itself from the zoo's code (as users rebuild theirs).
+
+- `weights-h5`: the legacy call of every Keras 2 tutorial, model.save_weights("model_weights.h5"):
+  Keras 2 writes its HDF5 weights layout (layer_names / weight_names).  Keras 3 refuses to
+  save under that name ("must end in `.weights.h5`"): that refusal is the cell's save-error.
+- `weights-h5-v3`: model.save_weights("model.weights.h5"): Keras 3's only name, and Keras 2.12+
+  writes its newer (saving_lib) layout for it.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +15,35 @@ from ..runtime import LoadContext, Loaded, file_kind, require_keras_model
 from ._h5py_reader import h5py_loader
 
 NAME = "weights-h5"
-FILENAME = "model.weights.h5"  # Keras 3 insists on this suffix; Keras 2 writes HDF5 for it too
+FILENAME = "model_weights.h5"
 
 
 def unsupported_reason(built) -> str | None:
     return require_keras_model(built)
 
 
-def save(built, art) -> dict:
-    built.obj.save_weights(str(art / FILENAME))
-    return {"on_disk_format": file_kind(art / FILENAME), "entry": FILENAME}
+def saver(filename: str):
+    def save(built, art) -> dict:
+        built.obj.save_weights(str(art / filename))
+        return {"on_disk_format": file_kind(art / filename), "entry": filename,
+                "written_by": f"model.save_weights({filename!r})"}
+    return save
 
 
-def _load_weights(ctx: LoadContext) -> Loaded:
-    fresh = zoo.build(ctx.model, train=False)
-    fresh.obj.load_weights(str(ctx.artifact / FILENAME))
-    return Loaded(fresh.predict(ctx.inputs), fresh.params())
+save = saver(FILENAME)
 
 
-LOADERS = {"model.load_weights": _load_weights,
-           "h5py.File": h5py_loader(lambda ctx: ctx.artifact / FILENAME)}
+def weights_loader(filename: str):
+    def load(ctx: LoadContext) -> Loaded:
+        fresh = zoo.build(ctx.model, train=False)
+        fresh.obj.load_weights(str(ctx.artifact / filename))
+        return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True)
+    return load
+
+
+def loaders(filename: str) -> dict:
+    return {"model.load_weights": weights_loader(filename),
+            "h5py.File": h5py_loader(lambda ctx: ctx.artifact / filename)}
+
+
+LOADERS = loaders(FILENAME)
