@@ -1,14 +1,22 @@
-"""Benchmark of a run: wall time, cells per minute, TF import time vs time in cells, and the
-same cells done one process per cell (on a sample), as a ratio.
+"""Benchmark of a run against real anchors, side by side on the same cells, in one go:
 
-    python bench/run_bench.py [--matrix bench/bench.toml] [-j 2] [--sample 6] [--json OUT]
+    python bench/run_bench.py [--matrix bench/bench.toml] [-j 2] [--json OUT] [--skip-naive]
 
-Three measurements of the same fixed matrix:
-  cold   an empty save cache: every artifact saved (what a first run costs)
-  warm   the same run again: every save from the save cache
-  1-proc a sample of the load cells, each in a fresh worker process (TF imported per cell), as
-         a tool without batching would do it; its mean per cell against the batched runs'.
-Speed targets belong here, never in the test suite's assertions.
+  (a) harness cold    empty save and load caches: every artifact saved and loaded
+      harness warm    the same run again: saves from the save cache, loads from the load cache
+                      (what a nightly costs when nothing changed upstream)
+      reloads         saves from the save cache, every load redone (--fresh)
+  (b) -j 1            the cold run with one worker at a time
+  (c) naive           what a user would script: for each save-version x load-version pair, one
+                      process saves every artifact, then one process loads them all; one pair
+                      after the other, nothing reused
+  (d) floor           (one TF import per environment + seconds inside cells) / cores, from the
+                      cold run's own figures: no scheduler can beat it
+  incremental         the warm run after one load environment changed (a package installed into
+                      it): wall time and how many cells ran again (exactly that environment's)
+
+Every figure is printed with its ratio to (a) cold.  Speed targets belong here, never in the
+test suite's assertions.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -26,83 +33,128 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from harness import execute  # noqa: E402
+from harness.envs.uv import run_uv  # noqa: E402
 from harness.matrix import Matrix  # noqa: E402
-from harness.runner import Progress, Run, RunOptions  # noqa: E402
+from harness.progress import make_progress  # noqa: E402
+from harness.requests import LoadRequest, SaveRequest  # noqa: E402
+from harness.runner import Run, RunOptions  # noqa: E402
+
+EXTRA_PACKAGE = "humanize==4.9.0"  # pure Python, imported by nothing: a harmless "upstream change"
 
 
-def _quiet() -> Progress:
-    return Progress(stream=open(os.devnull, "w"))  # noqa: SIM115
-
-
-def timed_run(matrix: Matrix, results: Path, run_id: str, jobs: int):
-    run = Run(RunOptions(matrix=matrix, results_dir=results, run_id=run_id, jobs=jobs,
-                         save_cache_dir=results / "saves"), _quiet())
+def timed_run(matrix: Matrix, tmp: Path, run_id: str, jobs: int, *, fresh: bool = False):
+    run = Run(RunOptions(matrix=matrix, results_dir=tmp / "results", run_id=run_id, jobs=jobs,
+                         save_cache_dir=tmp / "saves", load_cache=not fresh,
+                         cache_dir=_cache_dir(tmp)), make_progress("quiet"))
     run.prepare_envs()  # environments are built (or found) before the clock starts
     t0 = time.monotonic()
     run_dir = run.execute()
-    wall = time.monotonic() - t0
-    return run, run_dir, wall
+    return run, run_dir.path, time.monotonic() - t0
+
+
+def _cache_dir(tmp: Path) -> Path:
+    """The environments of the real cache (built once), but loads/ of this benchmark's own."""
+    from harness.envs import default_cache_dir
+
+    real = default_cache_dir()
+    mine = tmp / "cache"
+    if not mine.exists():
+        mine.mkdir()
+        for name in ("envs", "locks", "docker"):
+            if (real / name).exists():
+                (mine / name).symlink_to(real / name)
+    return mine
 
 
 def split_times(run_dir: Path) -> dict:
-    """TF import seconds of every worker process vs seconds inside cells (saves and loads)."""
-    imports, workers, save_s, load_s = 0.0, 0, 0.0, 0.0
+    """TF imports (all, and the least per environment) vs seconds inside cells."""
+    imports, per_env, workers, save_s = 0.0, {}, 0, 0.0
     for versions in run_dir.glob("work/*/versions.json"):
-        info = json.loads(versions.read_text())
-        imports += float(info.get("import_seconds") or 0)
+        seconds = float(json.loads(versions.read_text()).get("import_seconds") or 0)
+        env = versions.parent.name.split(".")[0].split("-", 1)[1]
+        per_env[env] = min(per_env.get(env, seconds), seconds)
+        imports += seconds
         workers += 1
     for res in run_dir.glob("work/save-*/s*.json"):
         save_s += float(json.loads(res.read_text()).get("seconds") or 0)
     rows = [json.loads(ln) for ln in (run_dir / "cells.jsonl").read_text().splitlines() if ln]
-    load_s = sum(float(r.get("seconds") or 0) for r in rows)
+    load_s = sum(float(r.get("seconds") or 0) for r in rows if not r.get("reused_from"))
     return {"cells": len(rows), "workers": workers, "import_seconds": round(imports, 1),
-            "save_cell_seconds": round(save_s, 1), "load_cell_seconds": round(load_s, 1)}
+            "one_import_per_env_seconds": round(sum(per_env.values()), 1),
+            "save_cell_seconds": round(save_s, 1), "load_cell_seconds": round(load_s, 1),
+            "cells_run": sum(1 for r in rows if not r.get("reused_from")
+                             and r["status"] not in ("save-error", "unsupported"))}
 
 
-def one_process_per_cell(run: Run, sample: int, work: Path) -> list[float]:
-    """Wall seconds of each sampled load cell run alone in a fresh worker."""
-    loaded = [r for r in run.run.rows() if r["status"] not in ("save-error", "unsupported")]
-    step = max(1, len(loaded) // max(1, sample))
-    picked = loaded[::step][:sample]
-    times = []
-    for i, r in enumerate(picked):
-        save_id, load_id = (r["save_tf"], r["save_device"]), (r["load_tf"], r["load_device"])
-        req = {"id": "l0000", "model": r["model"], "format": r["format"], "loader": r["loader"],
-               "artifact_dir": str(run._artifact_dir(save_id, r["model"], r["format"])),
-               "reference_dir": str(run._artifact_dir(save_id, r["model"]))}
-        t0 = time.monotonic()
-        execute.run_batch(run.envs[load_id], "load", [req], work / f"cell-{i}",
-                          on_result=lambda req, res: None)
-        times.append(time.monotonic() - t0)
-    return times
+def naive(run: Run, tmp: Path) -> float:
+    """One save process then one load process per (save, load) pair, in turn, nothing kept."""
+    cells = run.planned
+    t0 = time.monotonic()
+    for s_spec in dict.fromkeys(run.save_spec(c) for c in cells):
+        for l_spec in dict.fromkeys(run.load_spec(c) for c in cells if run.save_spec(c) == s_spec):
+            pair = [c for c in cells if run.save_spec(c) == s_spec and run.load_spec(c) == l_spec]
+            work = tmp / "naive" / f"{s_spec.label}-{l_spec.label}"
+            arts = {(c.model, c.format): (work / "a" / c.model / c.format, work / "a" / c.model)
+                    for c in pair}
+            saves = [SaveRequest(f"s{i:04d}", m, f, a, r)
+                     for i, ((m, f), (a, r)) in enumerate(arts.items())]
+            ok = set()
+            execute.run_batch(run.envs[s_spec], "save", saves, work / "save",
+                              on_result=lambda req, res, ok=ok: res.get("status") == "ok"
+                              and ok.add((req.model, req.format)))
+            loads = [LoadRequest(f"l{i:04d}", c, *arts[(c.model, c.format)])
+                     for i, c in enumerate(c for c in pair if (c.model, c.format) in ok)]
+            execute.run_batch(run.envs[l_spec], "load", loads, work / "load",
+                              on_result=lambda req, res: None)
+    return time.monotonic() - t0
+
+
+def change_one_env(run: Run, install: bool) -> str:
+    """Install (or remove) a package in the last load environment: its resolved set changes."""
+    spec = list(dict.fromkeys(run.load_spec(c) for c in run.planned))[-1]
+    interp = str(run.envs[spec].interpreter)
+    args = (["pip", "install", "--python", interp, EXTRA_PACKAGE] if install else
+            ["pip", "uninstall", "--python", interp, EXTRA_PACKAGE.split("==")[0]])
+    out = run_uv(*args, timeout=600)
+    if out.returncode:
+        raise SystemExit(f"cannot change environment {spec.label}: {out.reason}")
+    return spec.label
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--matrix", type=Path, default=HERE / "bench.toml")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--sample", type=int, default=6, help="cells run one process each")
+    ap.add_argument("--skip-naive", action="store_true", help="leave out anchor (c)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     matrix = Matrix.load(args.matrix)
+    cores = args.jobs
     out: dict = {"matrix": str(args.matrix), "jobs": args.jobs, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         tmp = Path(tmp)
-        for name in ("cold", "warm"):  # the cold run fills a fresh save cache, the warm reads it
-            run, run_dir, wall = timed_run(matrix, tmp, name, args.jobs)
-            figs = split_times(run_dir.path) | {"wall_seconds": round(wall, 1)}
-            figs["cells_per_minute"] = round(figs["cells"] / wall * 60, 1)
-            figs["save_cache_hits"] = run.cache_hits
-            out[name] = figs
-        singles = one_process_per_cell(run, args.sample, tmp / "single")
-        per_cell_single = statistics.mean(singles)
-        per_cell_batched = out["warm"]["wall_seconds"] / out["warm"]["cells"]
-        out["one_process_per_cell"] = {
-            "sample": len(singles), "mean_seconds_per_cell": round(per_cell_single, 2),
-            "batched_seconds_per_cell": round(per_cell_batched, 3),
-            "ratio": round(per_cell_single / per_cell_batched, 1),
-            "estimated_wall_seconds_for_all_cells": round(per_cell_single
-                                                          * out["warm"]["cells"], 1)}
+        run, path, wall = timed_run(matrix, tmp, "cold", args.jobs)
+        out["cold"] = split_times(path) | {"wall_seconds": round(wall, 1)}
+        cold = out["cold"]
+        out["floor_seconds"] = round((cold["one_import_per_env_seconds"] + cold["save_cell_seconds"]
+                                      + cold["load_cell_seconds"]) / cores, 1)
+        _, path, wall = timed_run(matrix, tmp, "warm", args.jobs)
+        out["warm"] = split_times(path) | {"wall_seconds": round(wall, 1)}
+        _, path, wall = timed_run(matrix, tmp, "reloads", args.jobs, fresh=True)
+        out["reloads"] = split_times(path) | {"wall_seconds": round(wall, 1)}
+        changed = change_one_env(run, install=True)
+        try:
+            _, path, wall = timed_run(matrix, tmp, "one-env-changed", args.jobs)
+            out["one_env_changed"] = split_times(path) | {"wall_seconds": round(wall, 1),
+                                                          "environment": changed}
+        finally:
+            change_one_env(run, install=False)
+        j1 = tmp / "j1"
+        j1.mkdir()
+        _, path, wall = timed_run(matrix, j1, "cold-j1", 1)
+        out["j1"] = split_times(path) | {"wall_seconds": round(wall, 1)}
+        if not args.skip_naive:
+            out["naive_wall_seconds"] = round(naive(run, tmp), 1)
     _print(out)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
@@ -110,18 +162,31 @@ def main(argv=None) -> int:
 
 
 def _print(out: dict) -> None:
-    print(f"matrix {out['matrix']}, -j {out['jobs']}, {out['cpus']} CPUs")
-    for name in ("cold", "warm"):
-        f = out[name]
-        print(f"{name:>5}: {f['cells']} cells in {f['wall_seconds']} s wall = "
-              f"{f['cells_per_minute']} cells/min; {f['workers']} TF processes spent "
-              f"{f['import_seconds']} s importing TF vs {f['save_cell_seconds']} s saving and "
-              f"{f['load_cell_seconds']} s loading in cells; save cache hits "
-              f"{f['save_cache_hits']}")
-    s = out["one_process_per_cell"]
-    print(f"1-proc: {s['sample']} sampled cells, {s['mean_seconds_per_cell']} s per cell alone "
-          f"vs {s['batched_seconds_per_cell']} s per cell batched (warm) = {s['ratio']}x; all "
-          f"{out['warm']['cells']} cells that way: ~{s['estimated_wall_seconds_for_all_cells']} s")
+    cold = out["cold"]["wall_seconds"]
+
+    def line(name: str, wall: float, what: str) -> None:
+        print(f"  {name:<22} {wall:7.1f} s   {wall / cold:5.2f}x   {what}")
+
+    c = out["cold"]
+    print(f"matrix {out['matrix']}: {c['cells']} cells, -j {out['jobs']}, {out['cpus']} CPUs")
+    print(f"  {'':<22} {'wall':>9}   {'vs (a)':>6}")
+    line("(a) harness cold", cold, f"{c['workers']} TF processes, {c['import_seconds']} s "
+         f"importing TF, {c['save_cell_seconds']} s saving + {c['load_cell_seconds']} s loading "
+         "in cells")
+    w = out["warm"]
+    line("(a) harness warm", w["wall_seconds"], f"{w['cells_run']} cells run, the rest reused; "
+         "= a nightly when nothing changed")
+    r = out["reloads"]
+    line("    saves cached", r["wall_seconds"], f"every load redone ({r['cells_run']} cells)")
+    line("(b) -j 1", out["j1"]["wall_seconds"], "the cold run, one worker at a time")
+    if "naive_wall_seconds" in out:
+        line("(c) naive script", out["naive_wall_seconds"], "a save then a load process per "
+             "version pair, in turn, nothing reused")
+    line("(d) floor", out["floor_seconds"], "(one TF import per environment + time inside "
+         "cells) / cores")
+    e = out["one_env_changed"]
+    line("incremental, 1 env", e["wall_seconds"], f"{EXTRA_PACKAGE} installed into "
+         f"{e['environment']}: {e['cells_run']} cells ran again")
 
 
 if __name__ == "__main__":
