@@ -23,14 +23,17 @@ KERAS_ERRORS = {
 
 
 def full_pair_rows() -> list[dict]:
-    """2.12 -> 2.16 for every model x format x loader of the vocabulary (7 x 11 x 33 = 231),
+    """2.12 -> 2.16 for every model x format x loader of the vocabulary (7 x 11 x 33 = 231 when
+    this was written),
     shaped as the real run: Keras loaders fail per format, checkpoint restores are silently
     wrong, the rest pass."""
     rows = []
     for m in MODELS:
         for fmt in FORMATS:
             for lo in FORMAT_LOADERS[fmt]:
-                if lo.startswith(("keras.", "model.load_weights")) and "TFSMLayer[" not in lo:
+                if fmt == "h5" and lo == "keras.models.load_model[compile=False]":
+                    r = row("2.12", "2.16", m, fmt, lo, "pass")  # the workaround that works
+                elif lo.startswith(("keras.", "model.load_weights")) and "TFSMLayer[" not in lo:
                     r = row("2.12", "2.16", m, fmt, lo, "load-error", error_type="ValueError",
                             error=KERAS_ERRORS.get(fmt, "boom").format(m=m))
                 elif lo.startswith(("tf.train.Checkpoint", "tf.train.CheckpointManager")):
@@ -45,7 +48,7 @@ def full_pair_rows() -> list[dict]:
 
 def test_one_pair_is_format_x_loader_by_model_and_fits_a_screen(tmp_path):
     rows = full_pair_rows()
-    assert len(rows) == 231
+    assert len(rows) == len(MODELS) * sum(len(FORMAT_LOADERS[f]) for f in FORMATS)
     text = terminal_table(make_run(tmp_path, rows=rows), width=150)
     lines = text.splitlines()
     assert len(lines) < 60, text
@@ -55,14 +58,21 @@ def test_one_pair_is_format_x_loader_by_model_and_fits_a_screen(tmp_path):
     assert header.split() == ["format", "loader", *MODELS]
     body = lines[lines.index(header) + 1:]
     table = body[:next(i for i, ln in enumerate(body) if not ln.strip())]
-    assert len(table) == sum(len(FORMAT_LOADERS[f]) for f in FORMATS)  # 33 rows, not 231
-    h5 = next(ln for ln in table if ln.startswith("h5 "))
-    assert h5.split()[1] == "keras.models.load_model" and h5.count("✗ [") == len(MODELS)
+    # a row per format x loader, but a [variant] that does what its plain loader does is
+    # counted on that loader's row: the variant that differs (the workaround) keeps its row
+    variants = [lo for lo in FORMAT_LOADERS["h5"] if lo.startswith("keras.models.load_model[")]
+    h5 = next(i for i, ln in enumerate(table) if ln.startswith("h5 "))
+    assert table[h5].split()[1:4] == ["keras.models.load_model", f"(+{len(variants) - 1}",
+                                      "alike)"]
+    assert table[h5].count("✗ [") == len(MODELS)
+    assert table[h5 + 1].split()[0] == "keras.models.load_model[compile=False]"
+    assert table[h5 + 1].count("✓") == len(MODELS)
+    assert len(table) < sum(len(FORMAT_LOADERS[f]) for f in FORMATS)
     assert any("≠ [" in ln for ln in table) and any(ln.split()[-1] == "✓" for ln in table)
     # one footnote for the mismatches whose counts differ per model
     notes = [ln for ln in lines if re.match(r"\[\d+\] ", ln)]
     assert sum("bit-identical" in n for n in notes) == 1
-    assert "231 cells: " in text
+    assert f"{len(rows)} cells: " in text
 
 
 def test_the_verdict_names_what_keeps_working_what_breaks_and_a_fix(tmp_path):

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from .. import advise  # (module import: advise imports run_view, which imports this package)
-from .run_view import Group, RunView, error_summary, is_missing, mark, scrub_paths
+from .run_view import Group, RunView, error_summary, is_missing, mark
 
 SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
            "timeout": "timeout", "unsupported": "-"}
@@ -23,6 +23,7 @@ LEGEND = ("✓ pass  ≠ loads, but parameters or predictions differ  ✗ load-e
           "- unsupported  [n] error below (in full in cells.jsonl)")
 GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells pass (n/m); "
                 "[n] errors below (in full in cells.jsonl)")
+ALIKE = "(+n alike): n [variant] loaders that do the same, shown with --detail"
 MAX_ENVS_INLINE = 4
 _COUNTS = re.compile(r"\b\d+/\d+\b")
 
@@ -98,17 +99,39 @@ def _group_mark(cells: list[dict], notes: Notes) -> str:
     return _with_refs(text, notes.refs(cells)) if text else ""
 
 
-def _rows(view: RunView, columns: list, key, marker, notes: Notes) -> list[list[str]]:
+def _fold_variants(rows: list[list[str]]) -> list[list[str]]:
+    """Drop a `loader[variant]` row whose marks equal its plain loader's (the workaround changes
+    nothing here) and count it on the plain row: "keras.models.load_model (+4 alike)"."""
+    plain = {r[1]: r for r in rows if "[" not in r[1]}
+    alike: dict[str, int] = {}
+    kept = []
+    for r in rows:
+        base = plain.get(r[1].split("[", 1)[0])
+        if "[" in r[1] and base is not None and base[2:] == r[2:]:
+            alike[base[1]] = alike.get(base[1], 0) + 1
+            continue
+        kept.append(r)
+    return [[r[0], r[1] + (f" (+{alike[r[1]]} alike)" if r[1] in alike else ""), *r[2:]]
+            for r in kept]
+
+
+def _rows(view: RunView, columns: list, key, marker, notes: Notes,
+          fold: bool = True) -> list[list[str]]:
     """A row per format x loader; `key(cell)` names the cell's column."""
     index: dict[tuple, list[dict]] = {}
     for c in view.cells:
         index.setdefault((c["format"], c["loader"], key(c)), []).append(c)
     rows = []
     for fmt in view.formats:
-        for i, loader in enumerate(view.loaders(fmt)):
+        mine = []
+        for loader in view.loaders(fmt):
             marks = [marker(index.get((fmt, loader, col), []), notes) for col in columns]
             if any(marks):
-                rows.append([fmt if i == 0 else "", loader, *marks])
+                mine.append(["", loader, *marks])
+        mine = _fold_variants(mine) if fold else mine
+        if mine:
+            mine[0][0] = fmt
+        rows += mine
     return rows
 
 
@@ -130,10 +153,10 @@ def compact_table(view: RunView, notes: Notes) -> tuple[list[str], str]:
     if len(pairs) == 1:
         rows = _rows(view, view.models, lambda c: c["model"], _cell_mark, notes)
         title = f"{pairs[0][0]} -> {pairs[0][1]}"
-        return grid(["format", "loader", *view.models], rows), f"{title}: {LEGEND}"
+        return grid(["format", "loader", *view.models], rows), f"{title}: {LEGEND}; {ALIKE}"
     rows = _rows(view, pairs, _pair_of(view), _group_mark, notes)
     header = ["format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
-    return grid(header, rows), GROUP_LEGEND
+    return grid(header, rows), f"{GROUP_LEGEND}; {ALIKE}"
 
 
 def _detail_mark(cell: dict, notes: Notes) -> str:
@@ -203,4 +226,5 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
     summary = f"{len(view.df)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     tail = ["", summary] + ([legend] if legend else []) + ([""] + notes.lines()
                                                           if notes.numbers else [])
-    return scrub_paths("\n".join(head + table + tail))
+    # error texts are scrubbed (error_summary); the run's own path stays: it is the user's
+    return "\n".join(head + table + tail)
