@@ -178,7 +178,7 @@ def _keras_zip(path: Path, out: dict) -> None:
         out["variables_note"] = f"model.weights.h5 inside the zip, layout {layout}"
 
 
-def _check_flatbuffer(path: Path) -> None:
+def check_tflite_flatbuffer(path: Path) -> None:
     """Walk the TFLite flatbuffer before the interpreter gets it: a cut or corrupted file
     makes tf.lite.Interpreter read past the end (SIGSEGV measured on a file cut in half; a
     file cut after its header is even read as a model with no weights)."""
@@ -210,7 +210,7 @@ def _check_flatbuffer(path: Path) -> None:
 
 
 def _tflite(path: Path, out: dict) -> None:
-    _check_flatbuffer(path)
+    check_tflite_flatbuffer(path)
     interp = tf.lite.Interpreter(model_path=str(path))
     io_ids = set()
 
