@@ -65,7 +65,9 @@ def resume_fields(meta: dict, result: dict, npz: Path) -> tuple[dict, str | None
     if got is None:
         return {"resume_ok": None}, None
     rep = compare_resumed(ref, got, meta.get("scope"))
-    fields = {"resume_ok": rep.ok and not lost, "resume_max_abs_diff": rep.max_abs_diff}
+    fields = {"resume_ok": rep.ok and not lost}
+    if rep.max_abs_diff is not None:
+        fields["resume_max_abs_diff"] = rep.max_abs_diff  # moved into notes by judge()
     if lost:
         return fields, f"resume: {lost_note}; one training step then gives " \
                        f"{rep.problem or 'the same weights'}"
@@ -140,6 +142,8 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
     if params is None and outputs is None:
         problems.append("the loader gave neither predictions nor parameters")
     resume, problem = resume_fields(meta, result, npz)
+    if "resume_max_abs_diff" in resume:
+        fields["notes"]["resume_max_abs_diff"] = resume.pop("resume_max_abs_diff")
     fields |= resume
     if problem:
         problems.append(problem)
