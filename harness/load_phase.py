@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .plan import env_name
 from .requests import LoadRequest
 from .rows import LoadOutcome
 from .specs import EnvSpec
@@ -28,9 +29,11 @@ def load_phase(run: Run) -> None:
             req = LoadRequest(f"l{len(requests):04d}", c, art, ref, unsafe=run.opts.unsafe)
             if not _reuse(run, req, run.envs[spec], saved):
                 requests.append(req)
-    jobs = [lambda spec=spec, chunk=chunk: _load_batch(run, spec, chunk)
-            for spec, requests in per_env.items()
-            for chunk in _chunks(run, requests, len([r for r in per_env.values() if r]))]
+    busy = len([r for r in per_env.values() if r])
+    chunks = {spec: _chunks(run, requests, busy) for spec, requests in per_env.items()}
+    left = {spec: len(c) for spec, c in chunks.items()}
+    jobs = [lambda spec=spec, chunk=chunk: _load_batch(run, spec, chunk, left)
+            for spec, cs in chunks.items() for chunk in cs]
     run.progress.phase("load", len(run.cells))
     if run.reused:
         run.progress.message(f"load cache: {run.reused} cell(s) reused (nothing that "
@@ -70,7 +73,23 @@ def _reuse(run: Run, req: LoadRequest, env, saved: dict) -> bool:
 
 
 
-def _load_batch(run: Run, spec: EnvSpec, requests: list[LoadRequest]) -> None:
+def _load_batch(run: Run, spec: EnvSpec, requests: list[LoadRequest],
+                left: dict[EnvSpec, int]) -> None:
+    """One batch of an environment's loads; the environment shows `loading` while any of its
+    batches runs and `done` after the last."""
+    name = env_name(spec.label, spec.device)
+    run.progress.env(name, "loading")
+    try:
+        _load_requests(run, spec, requests)
+    finally:
+        with run.lock:
+            left[spec] -= 1
+            last = left[spec] == 0
+        if last:
+            run.progress.env(name, "done")
+
+
+def _load_requests(run: Run, spec: EnvSpec, requests: list[LoadRequest]) -> None:
     def on_result(req: LoadRequest, result: dict) -> None:
         key = run.load_keys.get(req)
         if key and run.loads is not None and not run.stop.is_set():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .plan import env_name
 from .requests import SaveRequest
+from .rows import scrub_paths
 from .save_cache import place
 from .specs import EnvSpec
 from .worker import outcomes
@@ -40,6 +41,14 @@ def save_phase(run: Run) -> None:
 
 def _save_env(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
     name = env_name(spec.label, spec.device)
+    run.progress.env(name, "saving")
+    try:
+        _save_pairs(run, spec, pairs, name)
+    finally:
+        run.progress.env(name, "saved")
+
+
+def _save_pairs(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]], name: str) -> None:
     if run.cache is None:
         requests = []
         for i, (m, f) in enumerate(pairs):
@@ -54,7 +63,7 @@ def _save_env(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
         for m, f in pairs:
             hit = entry.get(m, f)
             for line in _drain(entry):
-                run.progress.message(f"save cache: {line}")
+                run.progress.message(scrub_paths(line, run.paths))
             if hit is not None:
                 with run.lock:
                     run.cache_hits += 1

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from harness.report import terminal_table
+from harness.reports.terminal import terminal_table
 from harness.runner import Run, RunOptions
 from harness.vocab import FORMAT_LOADERS
 

@@ -125,11 +125,13 @@ def test_shipped_specs_load(name):
     assert cells
     if name == "nightly.toml":
         minors = [f"2.{i}" for i in range(12, 22)]
-        assert {c.save_tf for c in cells} == set(minors) == {c.load_tf for c in cells}
-        assert {c.model for c in cells} == set(MODELS)
-        assert {c.format for c in cells} == set(FORMATS)
-        per_model = sum(len(v) for v in FORMAT_LOADERS.values())
-        assert len(cells) == 100 * len(MODELS) * per_model
+        tf_keras = {f"2.{i}+tf_keras" for i in range(16, 22)}
+        assert {c.save_tf for c in cells} == set(minors)
+        assert {c.load_tf for c in cells} == set(minors) | tf_keras
+        assert {c.model for c in cells} == set(m.models) and set(m.models) <= set(MODELS)
+        assert {c.format for c in cells} == set(m.formats) and set(m.formats) <= set(FORMATS)
+        per_model = sum(len(FORMAT_LOADERS[f]) for f in m.formats)
+        assert len(cells) == (100 + 4 * 6) * len(m.models) * per_model
     else:
         assert {c.load_device for c in cells} == {"cpu", "cpu-noonednn", "gpu"}
 
