@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
                    help="a model file, SavedModel folder, checkpoint prefix or folder")
     a.add_argument("--name", required=True, help="the fixture's name (its cells' model)")
     _reference_options(a)
+    a.add_argument("--outputs", type=csv, metavar="TENSORS",
+                   help="output tensor names of a frozen GraphDef (e.g. y:0)")
     a.add_argument("--origin", help="where it came from (default: its path)")
     a.add_argument("--license", help="its license (e.g. Apache-2.0)")
     a.add_argument("--description", help="one line about it")
@@ -142,7 +144,7 @@ def main(args) -> int:
         fx = make.add(args.artifact, args.dir, args.name, opts, inputs=args.inputs,
                       expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
                       origin=args.origin, license=args.license, description=args.description,
-                      tolerance=tolerance(args.tolerance))
+                      tolerance=tolerance(args.tolerance), outputs=args.outputs)
         print(f"added {fx.path}: {fx.summary()}")
         print(f"  reference: {fx.reference.get('detail')}")
         return 0

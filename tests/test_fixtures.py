@@ -1,0 +1,228 @@
+"""Regression fixtures: fixture.toml, integrity, input synthesis (no TF), and `fixtures add` +
+`verify` on artifacts the harness did not make (TF Serving's, and one a script here writes),
+in real TF environments."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import cli, procs
+from harness.fixtures import synth, tomlw
+from harness.fixtures.model import ZOO_ONLY_LOADERS, Fixture, find, read
+from harness.fixtures.stage import cells, stage
+from harness.results import read_run
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+EXTERNAL = ROOT.parent / "shared" / "external-fixtures"
+
+
+# -- no TF ---------------------------------------------------------------------------------------
+def test_toml_writer_round_trips_what_a_fixture_holds():
+    data = {"name": "x", "n": 3, "f": 1e-6, "ok": True, "shape": [4, -1], "skip": None,
+            "producer": {"tf": "2.13.1", "recorded": '{"a": "b\\n"}'},
+            "inputs": [{"name": "a", "shape": [1]}, {"name": "b", "dtype": "string"}],
+            "files": {"artifact/m.h5": "ab" * 32, "odd name.npz": "cd" * 32}}
+    back = tomllib.loads(tomlw.dumps(data))
+    assert back == {k: v for k, v in data.items() if v is not None}
+
+
+def test_synthesized_inputs_are_fixed_and_typed():
+    specs = [{"name": "f", "dtype": "float32", "shape": [None, 3]},
+             {"name": "ids", "dtype": "int64", "shape": [-1, 5]},
+             {"name": "words", "dtype": "string", "shape": [None]}]
+    a, b = synth.synthesize(specs), synth.synthesize(specs)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert a["x0"].shape == (4, 3) and a["x0"].dtype == np.float32
+    assert a["x1"].dtype == np.int64 and a["x1"].min() >= 0 and a["x1"].max() < 10
+    assert a["x2"].dtype.kind == "U" and set(a["x2"]) <= set(synth.WORDS)
+    fixed = synth.synthesize([{"name": "x", "dtype": "float32", "shape": [1, 1]},
+                              {"name": "y", "dtype": "float32", "shape": [None, 2]}])
+    assert fixed["x1"].shape == (1, 2)  # a fixed batch is every input's batch
+
+
+def test_tf_example_wire_format():
+    # Example{features{feature{key: "x" value{float_list{value: 1.0}}}}}, as protoc writes it
+    assert synth.example_bytes({"x": [1.0]}) == bytes.fromhex(
+        "0a0f0a0d0a017812081206") + b"\x0a\x04" + struct.pack("<f", 1.0)
+    protos = synth.synthesize([{"name": "inputs", "dtype": "string", "shape": None}],
+                              example_features={"x": {"dtype": "float32", "shape": [4, 3]}})
+    assert protos["x0"].dtype.kind == "S" and protos["x0"].shape == (4,)
+
+
+def test_keras_configs_give_input_specs():
+    k2_seq = {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Dense", "config": {"name": "d", "batch_input_shape": [None, 784],
+                                           "dtype": "float32"}}]}}
+    assert synth.specs_from_keras_config(k2_seq) == [
+        {"name": "d", "dtype": "float32", "shape": [None, 784]}]
+    k3_fn = {"class_name": "Functional", "config": {
+        "input_layers": ["ids", 0, 0],
+        "layers": [{"class_name": "InputLayer", "name": "ids", "config": {
+            "name": "ids", "batch_shape": [None, 7], "dtype": "int32"}}]}}
+    assert synth.specs_from_keras_config(k3_fn)[0]["dtype"] == "int32"
+
+
+def _copy_fixture(name: str, tmp_path: Path) -> Path:
+    dest = tmp_path / "fixtures" / name
+    shutil.copytree(FIXTURES / name, dest)
+    for p in dest.rglob("*"):
+        p.chmod(0o644 if p.is_file() else 0o755)
+    return dest
+
+
+@pytest.mark.skipif(not (FIXTURES / "serving-half-plus-two-tflite").is_dir(),
+                    reason="the repository's fixtures are not there")
+def test_a_flipped_byte_is_refused_naming_the_file(tmp_path, capsys):
+    dest = _copy_fixture("serving-half-plus-two-tflite", tmp_path)
+    assert cli.main(["fixtures", "list", "--dir", str(dest.parent)]) == 0
+    target = dest / "artifact" / "model.tflite"
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0x01
+    target.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert cli.main(["fixtures", "list", "--dir", str(dest.parent)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "artifact/model.tflite" in err and "changed" in err
+    # an extra file is refused too, and so is verify before any environment is touched
+    target.write_bytes(bytes(data[:100]) + bytes([data[100] ^ 1]) + bytes(data[101:]))
+    (dest / "artifact" / "notes.txt").write_text("x")
+    assert cli.main(["fixtures", "verify", "--dir", str(dest.parent), "--load", "2.21"]) == 2
+    assert "notes.txt: not listed" in capsys.readouterr().err
+
+
+def test_every_committed_fixture_is_intact_and_in_budget():
+    if not FIXTURES.is_dir():
+        pytest.skip("no fixtures/")
+    found = find(FIXTURES)
+    assert found, "fixtures/ holds no fixture"
+    total = sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file())
+    assert total < 20e6, f"fixtures/ is {total / 1e6:.1f} MB, over the 20 MB budget"
+    for fx in found:
+        assert fx.data.get("origin", {}).get("license"), fx.name
+        assert fx.reference.get("source") in ("producer", "given", "oldest-target"), fx.name
+
+
+def test_cells_of_a_foreign_artifact_skip_loaders_that_rebuild_a_zoo_model(tmp_path):
+    fx = Fixture(tmp_path, {"name": "ck", "format": "tf-checkpoint", "artifact": "a",
+                            "producer": {"tf": "2.13.1"}, "files": {}})
+    got = cells(fx, ["2.16"])
+    assert [c.loader for c in got] == ["tf.train.load_checkpoint"]
+    assert not ZOO_ONLY_LOADERS & {c.loader for c in got}
+    assert {(c.save_tf, c.model) for c in got} == {("2.13.1", "ck")}
+
+
+@pytest.mark.skipif(not (FIXTURES / "tf1-frozen-ema-tf2.12").is_dir(),
+                    reason="the repository's fixtures are not there")
+def test_staging_writes_what_the_loaders_read(tmp_path):
+    fx = read(_copy_fixture("tf1-frozen-ema-tf2.12", tmp_path))
+    art, ref = stage(fx, tmp_path / "cache")
+    assert json.loads((art / "frozen_graph.json").read_text()) == {"inputs": ["x:0"],
+                                                                  "outputs": ["y:0"]}
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["format"] == "frozen-graph" and manifest["model"] == fx.name
+    meta = json.loads((ref / "reference.json").read_text())
+    with np.load(ref / "reference.npz") as z:
+        assert set(z.files) == {"x0", "y0"} and meta["n_outputs"] == 1
+    assert stage(fx, tmp_path / "cache") == (art, ref)  # made once, reused
+
+
+# -- real TF -------------------------------------------------------------------------------------
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = cli.main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not EXTERNAL.is_dir(), reason=f"external fixtures not at {EXTERNAL}")
+def test_add_and_verify_an_external_savedmodel(tmp_path, cache_dir, uv_available, capsys):
+    src = EXTERNAL / "saved_model_half_plus_two_tf2_cpu" / "00000123"
+    root = tmp_path / "fixtures"
+    rc, out, err = _cli(["fixtures", "add", str(src), "--name", "hp2", "--dir", str(root),
+                         "--license", "Apache-2.0", "--cache-dir", str(cache_dir)], capsys)
+    assert rc == 0, err
+    fx = read(root / "hp2")
+    assert fx.format == "savedmodel" and fx.save_tf == "2.14.0"  # from meta_info_def
+    assert fx.reference["source"] == "producer"  # TF 2.14 installs here
+    with np.load(root / "hp2" / "inputs.npz") as x, np.load(root / "hp2" / "expected.npz") as y:
+        np.testing.assert_array_equal(y["y0"], 0.5 * x["x0"] + 2)  # the model's own formula
+    rc, out, err = _cli(["fixtures", "verify", "--dir", str(root), "--load", "2.21",
+                         "--results-dir", str(tmp_path / "r"), "--run-id", "v",
+                         "--cache-dir", str(cache_dir), "--quiet"], capsys)
+    assert rc == 0, err
+    rows = {r["loader"]: r for r in read_run(tmp_path / "r" / "v").rows}
+    assert rows["tf.saved_model.load"]["status"] == "pass"
+    assert rows["tf.saved_model.load"]["save_tf"] == "2.14.0"
+    assert rows["tf.saved_model.load"]["save_env"]["reference"] == "producer"
+
+
+SCRIPT = r'''
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import numpy as np
+import tensorflow as tf
+out = sys.argv[1]
+inp = tf.keras.Input((6,), name="features")
+h = tf.keras.layers.Dense(5, activation="tanh", name="hidden")(inp)
+model = tf.keras.Model(inp, tf.keras.layers.Dense(2, name="head")(h))
+model.compile(optimizer="sgd", loss="mse")
+model.fit(np.ones((8, 6), "float32"), np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+model.save(os.path.join(out, "mine.h5"))
+tf.saved_model.save(model, os.path.join(out, "exported", "1"))
+'''
+
+
+@pytest.mark.tf
+def test_try_on_my_own_h5_and_savedmodel_across_keras_2_and_3(tmp_path, cache_dir,
+                                                              uv_available, capsys):
+    from harness.envs.uv import UvEnvironment
+    from harness.specs import EnvSpec
+
+    env = UvEnvironment(EnvSpec.parse("2.16"), cache_dir)  # Keras 3 writes them
+    env.create()
+    (tmp_path / "make.py").write_text(SCRIPT)
+    res = procs.run([str(env.interpreter), "-I", str(tmp_path / "make.py"), str(tmp_path)],
+                    env=env.worker_env(), timeout=600)
+    assert (tmp_path / "mine.h5").is_file(), res.stderr[-2000:]
+    common = ["--load", "2.15,2.16", "--cache-dir", str(cache_dir),
+              "--results-dir", str(tmp_path / "r")]
+    # the .h5 records Keras 3.x and no TF version: --tf says who wrote it
+    rc, out, err = _cli(["try", str(tmp_path / "mine.h5"), "--tf", "2.16", *common], capsys)
+    assert "TF 2.15 (tf 2.15" in out and "TF 2.16 (tf 2.16" in out, out + err
+    assert "reference: computed under TF 2.16" in out
+    rows = read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+    native = {r["load_tf"]: r["status"] for r in rows if r["loader"] == "keras.models.load_model"}
+    assert native["2.16"] == "pass"  # the producer's own version gives it back
+    assert rc == (0 if set(native.values()) == {"pass"} else 1)
+    # the SavedModel folder: producer from its meta_info_def
+    rc, out, err = _cli(["try", str(tmp_path / "exported" / "1"), *common], capsys)
+    assert "format savedmodel (from the bytes), written by TF 2.16" in out, out + err
+    rows = read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+    tf_load = {r["load_tf"]: r for r in rows if r["loader"] == "tf.saved_model.load"}
+    assert tf_load["2.16"]["status"] == "pass"
+    assert tf_load["2.16"]["params_total"] == 4  # hidden and head, kernel and bias
+    assert rc == (0 if all(r["status"] == "pass" for r in tf_load.values()) else 1)
+
+
+@pytest.mark.tf
+def test_a_checkpoint_without_tf_is_refused_with_the_reason(tmp_path, cache_dir, uv_available,
+                                                            capsys):
+    src = FIXTURES / "cnn-tf-checkpoint-tf2.12.1" / "artifact"
+    if not src.is_dir():
+        pytest.skip("the repository's fixtures are not there")
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(src, ckpt, ignore=shutil.ignore_patterns("manifest.json"))
+    rc, out, err = _cli(["fixtures", "add", str(ckpt), "--name", "c", "--dir",
+                         str(tmp_path / "fx"), "--cache-dir", str(cache_dir)], capsys)
+    assert rc == 2
+    assert "a checkpoint records no producer: give --tf VERSION" in err
+    assert not (tmp_path / "fx" / "c").exists()
