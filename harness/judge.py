@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import compare_params, compare_predictions, compare_resumed, normalized
+from .compare import (
+    compare_params,
+    compare_predictions,
+    compare_resumed,
+    normalize_name,
+    normalized,
+)
 from .vocab import FORMAT_TOLERANCES, Status
 
 
@@ -115,9 +121,14 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
             fields["notes"]["tfmot_counters_dropped"] = len(params) - len(kept)
         params = kept
     if params is not None and not result.get("state_exposed"):
-        state = [n for n, _ in ref_params if n.endswith(STATE_SUFFIXES)]
+        marked = set(meta.get("state_params") or [])
+        have = normalized(params, meta["scope"])
+        have_values = {(v.dtype.str, v.shape, v.tobytes()) for v in have.values()}
+        state = [n for n, v in ref_params if (n.endswith(STATE_SUFFIXES) or n in marked)
+                 and normalize_name(n, meta["scope"]) not in have
+                 and (v.dtype.str, v.shape, v.tobytes()) not in have_values]
         if state:  # a signature or a file reader cannot show a vocabulary: outputs must do
-            ref_params = [(n, v) for n, v in ref_params if not n.endswith(STATE_SUFFIXES)]
+            ref_params = [(n, v) for n, v in ref_params if n not in state]
             fields["notes"]["state_not_compared"] = (
                 f"{', '.join(state)}: not exposed by this loader (compared through the "
                 "predictions only)")

@@ -53,9 +53,9 @@ def run_load(req: dict, out: Path) -> dict:
         return {"status": "unsupported", "error": str(exc)}
     except Exception as exc:
         return {"status": "load-error"} | error_fields(exc)
-    arrays = {f"y{i}": y for i, y in enumerate(loaded.outputs or [])}
-    arrays |= {f"p{i}": v for i, (_, v) in enumerate(loaded.params or [])}
-    arrays |= {f"r{i}": v for i, (_, v) in enumerate(loaded.resumed or [])}
+    arrays = {f"y{i}": _storable(y) for i, y in enumerate(loaded.outputs or [])}
+    arrays |= {f"p{i}": _storable(v) for i, (_, v) in enumerate(loaded.params or [])}
+    arrays |= {f"r{i}": _storable(v) for i, (_, v) in enumerate(loaded.resumed or [])}
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
         "status": "ok",
@@ -67,3 +67,13 @@ def run_load(req: dict, out: Path) -> dict:
         "state_exposed": loaded.exposes_state,
         "notes": loaded.notes,
     }
+
+
+def _storable(a) -> np.ndarray:
+    """Strings (TF hands back bytes objects) as a numpy unicode array: np.load needs no
+    pickle for it."""
+    a = np.asarray(a)
+    if a.dtype.kind in "OS":
+        return np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes)
+                            else str(v), otypes=[str])(a) if a.size else a.astype(str)
+    return a

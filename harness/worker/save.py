@@ -61,11 +61,25 @@ def write_reference(built, ref_dir: Path) -> None:
         "versions": versions(),
         "inputs": _io_meta(built.input_names, built.inputs),
         "outputs": _io_meta(_output_names(built, len(outputs)), outputs),
+        # adapted state (Normalization statistics, vocabularies): a loader that cannot show
+        # it (a signature bakes it in as constants) is judged on its predictions there
+        "state_params": state_param_names(built, params),
     }
     meta["resume"], resume_arrays = _resume_reference(built)
     arrays |= resume_arrays
     np.savez(ref_dir / "reference.npz", **arrays)
     write_json_atomic(ref_dir / "reference.json", meta)
+
+
+def state_param_names(built, params: list) -> list[str]:
+    if built.kind != "keras":
+        return []
+    from .runtime import VOCABULARY, variable_name
+
+    ids = {id(w) for layer in getattr(built.obj, "layers", []) or []
+           if type(layer).__name__ == "Normalization" for w in layer.weights}
+    names = {variable_name(w) for w in built.obj.weights if id(w) in ids}
+    return [n for n, _ in params if n in names or n.endswith("/" + VOCABULARY)]
 
 
 def _output_names(built, n: int) -> list[str]:

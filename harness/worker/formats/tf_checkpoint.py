@@ -112,9 +112,11 @@ def _partial_new_head(ctx: LoadContext) -> Loaded:
     (every original layer) and expect_partial() silences what is not restored (the optimizer,
     the new head).  The backbone's parameters and outputs are what is compared."""
     fresh = zoo.build(ctx.model, train=False)
-    if fresh.kind != "keras" or not hasattr(fresh.obj, "inputs") or not fresh.obj.inputs:
-        raise Unsupported("needs a functional Keras model to put a new head on "
-                          f"({ctx.model} is {type(fresh.obj).__name__})")
+    if fresh.kind != "keras" or not hasattr(fresh.obj, "inputs") or not fresh.obj.inputs \
+            or len(fresh.obj.outputs) != 1:
+        raise Unsupported("needs a functional Keras model with one output to put a new head "
+                          f"on ({ctx.model} is {type(fresh.obj).__name__} with "
+                          f"{len(getattr(fresh.obj, 'outputs', None) or [])} outputs)")
     backbone = fresh.obj
     head = keras.layers.Dense(2, name="new_head")(backbone.outputs[0])
     model = keras.Model(backbone.inputs, head, name=backbone.name)
