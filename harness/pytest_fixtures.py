@@ -83,7 +83,7 @@ class FixtureState:
             self.failed[load] = f"{type(exc).__name__}: {exc}"
 
 
-class FixturesDir(pytest.Collector):
+class FixturesDir(pytest.Directory):
     def collect(self):
         state = self.config.stash[_STATE]
         for fx in state.fixtures:
