@@ -117,6 +117,11 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
         "reused_from": reused_from,
     } | fields
     row["status"] = str(row["status"])
+    if save_side.identity.get("reference"):  # a fixture: where its reference came from
+        row["notes"] = dict(row.get("notes") or {}) | {
+            "reference": save_side.identity["reference"],
+            **({"reference_detail": save_side.identity["reference_detail"]}
+               if save_side.identity.get("reference_detail") else {})}
     for key in ("error", "log"):
         if isinstance(row.get(key), str):
             row[key] = scrub_paths(row[key], paths or {})

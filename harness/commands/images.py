@@ -77,10 +77,11 @@ def _build(args) -> int:
         env.check()
     for env in envs:
         t0 = time.monotonic()
-        info = env.create(progress=_progress)
-        if env.unavailable:
-            print(f"{env.spec.label:<18} not built: {env.unavailable}")
+        reason = env.prepare(progress=_progress)
+        if reason:
+            print(f"{env.spec.label:<18} not built: {reason}")
             continue
+        info = env.info
         image = images.local_image(env.tag)
         how = "built" if env.build_seconds is not None else "reused"
         print(f"{env.spec.label:<18} tf {info.get('tf')}, keras {info.get('keras')}, numpy "
