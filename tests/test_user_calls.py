@@ -28,7 +28,35 @@ FORMATS_RUN = ("keras", "keras-v3", "h5", "weights-h5", "weights-h5-v3", "weight
                "savedmodel", "tf-checkpoint")
 
 # (model, format, loader) -> statuses for 2.12->2.12, 2.12->2.16, 2.16->2.12, 2.16->2.16
-EXPECTED: dict[tuple[str, str, str], list[str]] = {}
+EXPECTED: dict[tuple[str, str, str], list[str]] = {
+    # the user's legacy weights call: its 2.12 file loads bit-exact under Keras 3, which
+    # refuses to write it ("must end in `.weights.h5`")
+    ("seq", "weights-h5", "model.load_weights"): [P, P, SE, SE],
+    ("seq", "weights-h5-v3", "model.load_weights"): [P, LE, LE, P],
+    # Keras 2 TF-format weights: Keras 3 cannot write them, nor read them
+    ("seq", "weights-tf", "model.load_weights"): [P, LE, U, U],
+    ("seq", "weights-tf", "tf.train.load_checkpoint"): [P, P, U, U],
+    # the string-compiled tutorial model: no `reduction=auto` break; but a Keras 3 h5 model
+    # loaded with compile cannot train ("Unknown variable ... optimizer"): resume mismatch
+    ("seq", "h5", LM): [P, M, LE, M],
+    ("seq", "h5", f"{LM}[compile=False]"): [P, P, LE, P],
+    ("seq", "keras-v3", LM): [P, LE, LE, P],
+    ("seq", "keras", LM): [P, LE, LE, P],
+    ("seq", "savedmodel", "tf.saved_model.load"): [P, P, P, P],
+    # a Keras 3 model saved by tf.saved_model.save: '_UserObject' object is not callable
+    ("seq", "savedmodel", "tf.saved_model.load[call]"): [P, P, LE, LE],
+    ("seq", "tf-checkpoint", "tf.train.Checkpoint.restore"): [P, M, M, P],
+    # an unregistered custom layer: only custom_objects finds it (Keras 2 and 3)
+    ("custom_fn", "keras-v3", LM): [LE, LE, LE, LE],
+    ("custom_fn", "keras-v3", CO): [P, LE, LE, P],
+    ("custom_fn", "keras-v3", COR): [P, LE, LE, P],
+    ("custom_fn", "keras-v3", NCC): [LE, LE, LE, LE],
+    ("custom_fn", "keras", LM): [LE, LE, LE, LE],
+    ("custom_fn", "keras", CO): [P, LE, LE, P],
+    ("custom_fn", "h5", CO): [P, LE, LE, M],
+    ("custom_fn", "h5", NCC): [LE, LE, LE, LE],
+    ("custom_fn", "weights-h5-v3", "model.load_weights"): [P, P, LE, P],
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +82,18 @@ def _wrong(rows: dict, expected: dict) -> list[str]:
 
 def test_statuses_are_what_the_versions_do(rows):
     assert not (wrong := _wrong(rows, EXPECTED)), "\n".join(wrong)
+
+
+def test_resume_says_why_and_the_default_loader_differs_from_custom_objects(rows):
+    lost = rows[("seq", "h5", LM, "2.16", "2.16")]
+    assert lost["resume_ok"] is False and "Unknown variable" in lost["error"]
+    assert rows[("seq", "keras-v3", LM, "2.12", "2.12")]["resume_ok"] is True
+    assert rows[("seq", "h5", f"{LM}[compile=False]", "2.12", "2.12")]["resume_ok"] is None
+    assert rows[("seq", "weights-h5", "model.load_weights", "2.16", "2.16")]["error"].find(
+        ".weights.h5") >= 0
+    default = rows[("custom_fn", "keras-v3", LM, "2.16", "2.16")]
+    assert "Could not locate class" in default["error"]
+    assert rows[("custom_fn", "keras-v3", CO, "2.16", "2.16")]["status"] == P
 
 
 def test_vocabulary_loaders_and_worker_loaders_are_the_same(cache_dir, uv_available):
@@ -111,7 +151,9 @@ def test_hiding_the_custom_code_is_what_a_fresh_process_sees(tmp_path, cache_dir
     saved: dict = {}
     execute.run_batch(env, "save", saves, tmp_path / "save",
                       on_result=lambda req, res: saved.__setitem__(req["id"], res))
-    assert all(r["status"] == "ok" for r in saved.values()), saved
+    # a subclassed model has no HDF5 form under Keras 2 (a save-error); the rest must save
+    assert all(r["status"] == "ok" for k, r in saved.items() if k != "s-custom-h5"), saved
+    saves = [s for s in saves if saved[s["id"]]["status"] == "ok"]
 
     def load(loader: str, s: dict, tag: str) -> dict:
         return {"id": f"{tag}-{s['model']}-{s['format']}-{_variant(loader)}",

@@ -19,5 +19,7 @@ def save(built, art) -> dict:
     return {"on_disk_format": file_kind(art / FILENAME), "entry": FILENAME}
 
 
-LOADERS = load_model_loaders(lambda ctx: ctx.artifact / FILENAME) | {
+# [MirroredStrategy] is tried on the `keras` format only (harness/vocab.py)
+LOADERS = {k: f for k, f in load_model_loaders(lambda ctx: ctx.artifact / FILENAME).items()
+           if k != "keras.models.load_model[MirroredStrategy]"} | {
     "h5py.File": h5py_loader(lambda ctx: ctx.artifact / FILENAME)}

@@ -30,5 +30,7 @@ def save(built, art) -> dict:
             **({"save_warnings": said} if said else {})}
 
 
-LOADERS = load_model_loaders(lambda ctx: ctx.artifact / FILENAME) | {
+# [MirroredStrategy] is tried on the `keras` format only (harness/vocab.py)
+LOADERS = {k: f for k, f in load_model_loaders(lambda ctx: ctx.artifact / FILENAME).items()
+           if k != "keras.models.load_model[MirroredStrategy]"} | {
     "h5py.File": h5py_loader(lambda ctx: ctx.artifact / FILENAME)}
