@@ -24,7 +24,8 @@ LITERT = "ai_edge_litert.interpreter.Interpreter"
 # (format, loader) -> statuses for 2.12->2.12, 2.12->2.21, 2.21->2.12, 2.21->2.21
 MLP = {
     # Keras 3 load_model refuses any SavedModel; Keras 2 cannot rebuild Keras 3's export
-    ("keras-savedmodel", "keras.models.load_model"): [P, LE, LE, LE],
+    # ... and Keras 2's own SavedModel comes back with a fresh optimizer (iterations 0): resume
+    ("keras-savedmodel", "keras.models.load_model"): [M, LE, LE, LE],
     ("keras-savedmodel", TFSM): [U, LE, U, P],  # Keras 2's save has no "serve" endpoint
     ("keras-savedmodel", f"{TFSM}[call_endpoint=serving_default]"): [U, P, U, P],
     ("keras-savedmodel", "tf.saved_model.load"): ALL_P,
@@ -160,7 +161,7 @@ MIRRORED = {
     ("keras", LM): [P, LE, LE, P],  # 2.12 writes HDF5 under .keras
     ("keras", f"{LM}[MirroredStrategy]"): [P, LE, LE, P],
     ("keras", "h5py.File"): ALL_P,
-    ("weights-h5", "h5py.File"): ALL_P,
+    ("weights-h5", "h5py.File"): [P, P, SE, SE],  # Keras 3 refuses save_weights("x.h5")
 }
 QAT = {  # tfmot cannot exist under Keras 3: a 2.21 save is unsupported, so is rebuilding there
     ("tf-checkpoint", ld): [P, U, U, U]

@@ -41,6 +41,13 @@ def _optimizer_variables(opt) -> list:
     return list(found or [])
 
 
+def distributed(model) -> bool:
+    """Loaded or built under a distribution strategy (its variables are mirrored)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return tf.distribute.has_strategy() or (
+        strategy is not None and strategy is not tf.distribute.get_strategy())
+
+
 def _feed(names: list, arrays: list):
     tensors = [tf.constant(a) for a in arrays]
     return tensors[0] if len(tensors) == 1 else dict(zip(names, tensors))
@@ -93,8 +100,8 @@ def on_load(model, names: list, batch: tuple | None) -> tuple[list | None, dict 
     loaded model has no optimizer (compile=False, a plain restored object)."""
     if batch is None or optimizer_of(model) is None:
         return None, None
-    if tf.distribute.has_strategy():  # a step would need strategy.run: not this check's subject
-        return None, {"skipped": "loaded under a distribution strategy"}
+    if distributed(model):  # a step would need strategy.run: not this check's subject
+        return None, {"skipped": "a model under a distribution strategy"}
     opt = optimizer_of(model)
     info = {"iterations_loaded": iterations(opt), "optimizer": type(opt).__name__,
             "optimizer_variables_loaded": len(_optimizer_variables(opt))}

@@ -97,6 +97,8 @@ def _resume_reference(built) -> tuple[dict | None, dict]:
             or resume.optimizer_of(built.obj) is None:
         return None, {}
     x_list, y = built.resume_batch
+    if resume.distributed(built.obj):
+        return {"skipped": "built under a distribution strategy"}, {}
     try:
         stepped, n_iter = resume.step_and_restore(built.obj, built.input_names, built.resume_batch)
     except Exception as exc:  # recorded: its loaders then cannot check resuming either
