@@ -59,7 +59,9 @@ def main(args) -> int:
     if new_or_changed:
         print("\n# Entries to paste into the expectations file (an entry for a CHANGED cell goes "
               "above the entry it names):\n")
-        print(to_toml(draft_entries(new_or_changed, with_devices=view.show_devices)), end="")
+        devices = any(c.get(k) not in (None, "cpu") for c in cells
+                      for k in ("save_device", "load_device"))
+        print(to_toml(draft_entries(new_or_changed, with_devices=devices)), end="")
     fixed = sorted({v.expectation.index for v in bad if v.kind == FIXED})
     if fixed:
         print(f"\n# Cells now pass: narrow or remove entries {', '.join(f'#{i}' for i in fixed)} "
