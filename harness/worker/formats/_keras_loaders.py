@@ -14,10 +14,8 @@ from ..runtime import (
     file_kind,
     keras,
     mirrored_strategy,
-    outputs_list,
-    tf,
-    variables_params,
 )
+from . import _user_calls
 
 
 def _accepts(fn, name: str) -> bool:
@@ -72,17 +70,8 @@ def safe_load_model(path, **kwargs):
     return keras.models.load_model(str(path), **kwargs), {"safe_mode": note}
 
 
-def loaded_keras_model(model, ctx: LoadContext, **notes) -> Loaded:
-    x = tf.constant(ctx.inputs)
-    if isinstance(model, keras.Model):
-        outputs, variables = model(x, training=False), model.weights
-        notes = {"trainable_variables": len(model.trainable_variables),
-                 "non_trainable_variables": len(model.non_trainable_variables),
-                 "count_params": int(model.count_params()), **notes}
-    else:  # Keras 2 hands back a plain restored object for a non-Keras SavedModel
-        outputs, variables = model(x), model.variables
-    return Loaded(outputs_list(outputs), variables_params(variables),
-                  {"loaded_class": type(model).__name__, **notes})
+# model.predict, weights, state and the resume step: _user_calls.py
+loaded_keras_model = _user_calls.loaded_keras_model
 
 
 def model_scope(ctx: LoadContext):
@@ -103,7 +92,7 @@ def load_model_loaders(path_of):
 
     def load(ctx: LoadContext, **kwargs) -> Loaded:
         scope, notes = model_scope(ctx)
-        with scope:
+        with scope, _user_calls.users_code():
             model, safe = safe_load_model(path_of(ctx), **kwargs)
         return loaded_keras_model(model, ctx, **notes, **safe)
 
@@ -112,10 +101,6 @@ def load_model_loaders(path_of):
 
     def no_compile(ctx: LoadContext) -> Loaded:
         return load(ctx, compile=False)
-
-    def with_custom_objects(ctx: LoadContext) -> Loaded:
-        # The documented way to load custom classes without relying on registration.
-        return load(ctx, custom_objects=zoo.CUSTOM_OBJECTS)
 
     def under_strategy(ctx: LoadContext) -> Loaded:
         # Vice versa of the `mirrored` model: any model loaded into MirroredVariables.
@@ -126,5 +111,5 @@ def load_model_loaders(path_of):
         "keras.models.load_model[MirroredStrategy]": under_strategy,
         "keras.models.load_model": default,
         "keras.models.load_model[compile=False]": no_compile,
-        "keras.models.load_model[custom_objects]": with_custom_objects,
+        **_user_calls.custom_code_loaders(load),
     }
