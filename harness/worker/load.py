@@ -44,7 +44,10 @@ def run_load(req: dict, out: Path) -> dict:
                 "error": f"the worker has no loader {req['loader']!r} for {req['format']}"}
     art = Path(req["artifact_dir"])
     ref = read_reference(Path(req["reference_dir"]))
-    ctx = LoadContext(art, json.loads((art / "manifest.json").read_text()), req["model"],
+    manifest = json.loads((art / "manifest.json").read_text())
+    # a fixture's cells carry the fixture's name; the zoo model it was frozen from is in its
+    # manifest (the loaders that rebuild a model need that one)
+    ctx = LoadContext(art, manifest, manifest.get("model") or req["model"],
                       ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"])
     zoo.clear_session()
     try:

@@ -5,11 +5,11 @@ files, Keras 3 `.weights.h5`, and the `model.weights.h5` inside a Keras 3 `.kera
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 
 from ..runtime import LoadContext, Loaded, Unsupported
+from ..safety import read_member
 
 
 def _text(x) -> str:
@@ -70,8 +70,9 @@ def h5py_loader(path_of):
             is_zip = fh.read(4) == b"PK\x03\x04"
         notes = {"h5py": h5py.__version__}
         if is_zip:  # a Keras 3 .keras archive: the weights are an HDF5 file inside it
-            with zipfile.ZipFile(path) as z:
-                blob = z.read("model.weights.h5")
+            blob = read_member(path, "model.weights.h5", limit=2 << 30)  # no zip bomb
+            if blob is None:
+                raise KeyError(f"{path.name} has no model.weights.h5")
             notes["read_from"] = "model.weights.h5 inside the zip"
             with h5py.File(io.BytesIO(blob), "r") as f:
                 params, layout = read_params(f)

@@ -92,6 +92,10 @@ def load_model_loaders(path_of):
 
     def load(ctx: LoadContext, **kwargs) -> Loaded:
         scope, notes = model_scope(ctx)
+        users = _user_calls.user_custom_objects(ctx)  # the artifact's --custom-objects file
+        if users:
+            kwargs["custom_objects"] = users | dict(kwargs.get("custom_objects") or {})
+            notes["users_custom_objects"] = sorted(users)
         with scope, _user_calls.users_code():
             model, safe = safe_load_model(path_of(ctx), **kwargs)
         return loaded_keras_model(model, ctx, **notes, **safe)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
+import importlib.util
+import inspect
 import sys
 
 from .. import resume, zoo
@@ -149,3 +151,37 @@ def custom_code_loaders(load) -> dict:
             with_custom_objects("registered name"),
         "keras.models.load_model[no_custom_code]": no_custom_code,
     }
+
+
+_user_modules: dict = {}
+
+
+def user_custom_objects(ctx: LoadContext) -> dict:
+    """The user's own custom code, for an artifact that came with it (`--custom-objects
+    FILE.py`, copied beside the artifact and named by its manifest): every Keras layer, model,
+    loss and metric class and every function the file defines, keyed by name, as the user's
+    `load_model(path, custom_objects=...)` would pass them.  Nothing of the user's runs unless
+    they gave the file."""
+    name = (ctx.manifest or {}).get("custom_objects")
+    if not name:
+        return {}
+    path = (ctx.artifact / name).resolve()
+    if path not in _user_modules:
+        spec = importlib.util.spec_from_file_location(f"tfh_user_objects_{len(_user_modules)}",
+                                                      path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _user_modules[path] = module
+    module = _user_modules[path]
+    bases = tuple(b for b in (getattr(keras.layers, "Layer", None), getattr(keras, "Model", None),
+                              getattr(keras.losses, "Loss", None),
+                              getattr(keras.metrics, "Metric", None)) if b is not None)
+    found = {}
+    for key, value in vars(module).items():
+        if key.startswith("_"):
+            continue
+        if inspect.isclass(value) and issubclass(value, bases):
+            found[key] = value
+        elif inspect.isfunction(value) and value.__module__ == module.__name__:
+            found[key] = value
+    return found

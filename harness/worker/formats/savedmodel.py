@@ -15,8 +15,8 @@ from ..runtime import (
     tf,
     variables_params,
 )
-from ._keras_loaders import loaded_keras_model, model_scope
-from ._user_calls import users_code
+from ._keras_loaders import loaded_keras_model, model_scope, safe_load_model
+from ._user_calls import user_custom_objects, users_code
 
 NAME = "savedmodel"
 DIRNAME = "savedmodel"
@@ -26,12 +26,18 @@ def unsupported_reason(built) -> str | None:
     return None
 
 
+def _dims(shape):
+    """A TensorShape as a list, or None where even its rank is unknown (TF1 classify/regress
+    signatures): as_list() raises on those."""
+    return shape.as_list() if shape.rank is not None else None
+
+
 def signature_info(fn) -> dict:
     _, kwargs = fn.structured_input_signature
     outs = fn.structured_outputs
     return {
-        "inputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in kwargs.items()},
-        "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in outs.items()}
+        "inputs": {k: [str(v.dtype.name), _dims(v.shape)] for k, v in kwargs.items()},
+        "outputs": {k: [str(v.dtype.name), _dims(v.shape)] for k, v in outs.items()}
         if isinstance(outs, dict) else str(outs),
     }
 
@@ -77,9 +83,11 @@ def saved_model_loaders(dirname: str) -> dict:
 
     def keras_load(ctx: LoadContext) -> Loaded:
         scope, notes = model_scope(ctx)
-        with scope, users_code():
-            model = keras.models.load_model(str(ctx.artifact / dirname))
-        return loaded_keras_model(model, ctx, **notes)
+        users = user_custom_objects(ctx)
+        kwargs = {"custom_objects": users} if users else {}
+        with scope, users_code():  # safe_mode where Keras has it; Lambda layers refused where not
+            model, safe = safe_load_model(ctx.artifact / dirname, **kwargs)
+        return loaded_keras_model(model, ctx, **notes, **safe)
 
     def tfsm_layer(endpoint: str | None):
         def load(ctx: LoadContext) -> Loaded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..inspect import check_tflite_flatbuffer
 from ..runtime import KERAS_MAJOR, LoadContext, Loaded, Unsupported, tf
 from ._converted import find_reference, inference_function
 from .savedmodel import signature_change
@@ -117,6 +118,7 @@ def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
 
 
 def _tf_lite(ctx: LoadContext) -> Loaded:
+    check_tflite_flatbuffer(ctx.artifact / FILENAME)  # a cut file: a load-error, not SIGSEGV
     interp = tf.lite.Interpreter(model_path=str(ctx.artifact / FILENAME))
     return _loaded(interp, ctx)
 
@@ -129,6 +131,7 @@ def _litert(ctx: LoadContext) -> Loaded:
             from None
     import importlib.metadata as md
 
+    check_tflite_flatbuffer(ctx.artifact / FILENAME)
     interp = Interpreter(model_path=str(ctx.artifact / FILENAME))
     return _loaded(interp, ctx, ai_edge_litert=md.version("ai-edge-litert"))
 
