@@ -79,6 +79,8 @@ def main(argv: list[str]) -> int:
         from tfh_worker.save import run_save as run_one
     elif batch["phase"] == "inspect":
         from tfh_worker.inspect import run_inspect as run_one
+    elif batch["phase"] == "migrate":
+        from tfh_worker.migrate import run_migrate as run_one
     else:
         from tfh_worker.load import run_load as run_one
     for req in batch["requests"]:
