@@ -72,7 +72,7 @@ def test_saves_once_then_only_loads_and_devices_are_cells(tmp_path, cache_dir, u
                     load_devices=["cpu", "cpu-noonednn", "gpu"])
 
     def run(run_id, **kw):
-        r = Run(RunOptions(matrix=matrix, results_dir=tmp_path, run_id=run_id,
+        r = Run(RunOptions(load_cache=False, matrix=matrix, results_dir=tmp_path, run_id=run_id,
                            cache_dir=cache_dir, save_cache_dir=saves, **kw))
         return r, r.execute()
 

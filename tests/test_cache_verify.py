@@ -166,7 +166,7 @@ def test_a_tampered_cache_entry_is_saved_again(tmp_path, cache_dir, uv_available
                     loaders=["keras.models.load_model"])
 
     def run(run_id):
-        r = Run(RunOptions(matrix=matrix, results_dir=tmp_path, run_id=run_id,
+        r = Run(RunOptions(load_cache=False, matrix=matrix, results_dir=tmp_path, run_id=run_id,
                            cache_dir=cache_dir, save_cache_dir=saves))
         out = r.execute()
         return r, out.rows()

@@ -52,7 +52,7 @@ EXPECTED = {"mlp": MLP, "rnn": RNN, "module": MODULE}
 
 
 def _run(tmp_path_factory, cache_dir, models, formats):
-    opts = RunOptions(save=["2.12", "2.21"], load=["2.12", "2.21"], models=models,
+    opts = RunOptions(load_cache=False, save=["2.12", "2.21"], load=["2.12", "2.21"], models=models,
                       formats=list(formats), results_dir=tmp_path_factory.mktemp("results"),
                       cache_dir=cache_dir)
     return Run(opts).execute().rows()

@@ -21,7 +21,7 @@ from harness.vocab import FORMAT_LOADERS
 pytestmark = pytest.mark.tf
 
 ARGS = ["--save", "2.12", "--load", "2.12,2.16", "--models", "mlp",
-        "--formats", "h5,tf-checkpoint,savedmodel", "-j", "1", "--quiet"]
+        "--formats", "h5,tf-checkpoint,savedmodel", "-j", "1", "--quiet", "--fresh"]
 KEY = tuple(Cell.__dataclass_fields__)
 
 

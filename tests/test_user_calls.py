@@ -61,7 +61,7 @@ EXPECTED: dict[tuple[str, str, str], list[str]] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory, cache_dir, uv_available):
-    opts = RunOptions(save=["2.12", "2.16"], load=["2.12", "2.16"],
+    opts = RunOptions(load_cache=False, save=["2.12", "2.16"], load=["2.12", "2.16"],
                       models=["seq", "custom_fn"], formats=list(FORMATS_RUN),
                       results_dir=tmp_path_factory.mktemp("results"), cache_dir=cache_dir)
     run = Run(opts).execute()
