@@ -45,7 +45,8 @@ EXPECTED["cnn"] = dict(EXPECTED["mlp"])
 
 @pytest.fixture(scope="module")
 def run_rows(tmp_path_factory, cache_dir, uv_available):
-    opts = RunOptions(load_cache=False, save=["2.12", "2.16"], load=["2.12", "2.16"], models=["mlp", "cnn"],
+    opts = RunOptions(load_cache=False,
+                      save=["2.12", "2.16"], load=["2.12", "2.16"], models=["mlp", "cnn"],
                       formats=list(CORE_FORMATS),
                       results_dir=tmp_path_factory.mktemp("results"), cache_dir=cache_dir)
     run = Run(opts).execute()

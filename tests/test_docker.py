@@ -70,7 +70,8 @@ def no_container_left_behind():
 
 def _run(backend, save, load, tmp_path_factory, cache_dir):
     # docker: pin the base (by default a run takes the newest local base that fits each TF)
-    opts = RunOptions(load_cache=False, save=save, load=load, models=["mlp"], formats=FORMATS, backend=backend,
+    opts = RunOptions(load_cache=False,
+                      save=save, load=load, models=["mlp"], formats=FORMATS, backend=backend,
                       results_dir=tmp_path_factory.mktemp(f"results-{backend}"),
                       cache_dir=cache_dir, jobs=1, save_cache=False,  # really save, each time
                       python=SUITE if backend == "docker" else None)

@@ -24,7 +24,8 @@ CORE_FORMATS = ["savedmodel", "keras", "h5", "weights-h5", "tf-checkpoint"]
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory, cache_dir, uv_available):
-    opts = RunOptions(load_cache=False, save=["2.12", "2.16"], load=["2.12", "2.16"], models=["mlp", "cnn"],
+    opts = RunOptions(load_cache=False,
+                      save=["2.12", "2.16"], load=["2.12", "2.16"], models=["mlp", "cnn"],
                       formats=CORE_FORMATS, results_dir=tmp_path_factory.mktemp("results"),
                       cache_dir=cache_dir, jobs=2)
     return Run(opts).execute().path

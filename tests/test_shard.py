@@ -56,7 +56,8 @@ SMALL = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
 def test_two_real_shards_merge_into_the_whole_plan(tmp_path, cache_dir, uv_available, capsys):
     runs = []
     for k in (1, 2):
-        run = Run(RunOptions(load_cache=False, matrix=SMALL, shard=(k, 2), results_dir=tmp_path, run_id=f"s{k}",
+        run = Run(RunOptions(load_cache=False,
+                             matrix=SMALL, shard=(k, 2), results_dir=tmp_path, run_id=f"s{k}",
                              cache_dir=cache_dir, jobs=2)).execute()
         runs.append(run)
     sizes = [len(r.rows()) for r in runs]
