@@ -43,9 +43,12 @@ def route_lines(i: int, outcome) -> list[str]:
     lines = [f"route {i} {r.name}: {status}"]
     for s in outcome.steps:
         notes = s.get("notes") or {}
-        how = "; ".join(str(notes[k]) for k in ("read_as", "loaded", "handoff", "rebuilt",
+        shown = dict(notes)
+        if shown.get("keras_load"):
+            shown["keras_load"] = f"no Keras model here ({shown['keras_load'][:160]}...)"
+        how = "; ".join(str(shown[k]) for k in ("read_as", "loaded", "handoff", "rebuilt",
                                                 "keras_load", "saved", "exported")
-                        if notes.get(k))
+                        if shown.get(k))
         lines.append(f"  {s['step']:<17} under {s.get('env')}: {s.get('status')}"
                      + (f"  {how}" if how else ""))
         if s.get("error"):
@@ -63,6 +66,9 @@ def route_lines(i: int, outcome) -> list[str]:
 
 
 def optimizer_line(outcome) -> str:
+    if outcome.route.output != "keras":
+        return ("optimizer state: not in a serving SavedModel (inference only); keep the "
+                "original, or migrate to .keras, to train on")
     held = None
     for s in outcome.steps:
         held = held or (s.get("notes") or {}).get("optimizer_in_artifact")

@@ -135,8 +135,21 @@ def _request(rid: str, route: Route, step: str, fx, art: Path, out: Path, handof
             "unsafe": bool(getattr(args, "unsafe", False))}
 
 
-def _one_line(text) -> str:
-    return " ".join(str(text or "").split())
+def _one_line(text, paths: dict | None = None) -> str:
+    """One line, with this machine's folders as placeholders (`<cache>`, `<env 2.16>`, `~`)."""
+    from ..rows import scrub_paths
+
+    return scrub_paths(" ".join(str(text or "").split()), paths or {})
+
+
+def _paths(args, envs: Environments) -> dict:
+    from ..rows import machine_paths
+
+    known = {str(Path(args.cache_dir).resolve()): "<cache>"}
+    for spec, (env, _) in envs._made.items():
+        if env is not None and getattr(env, "location", None):
+            known[str(env.location)] = f"<env {spec}>"
+    return machine_paths(known)
 
 
 def run_steps(route: Route, envs: Environments, fx, art: Path, ref_meta: dict, work: Path,
@@ -156,9 +169,13 @@ def run_steps(route: Route, envs: Environments, fx, art: Path, ref_meta: dict, w
         req = _request(f"m{i}", route, step, fx, art, out, handoff, ref_meta.get("inputs") or [],
                        args)
         res = _run_step(env, req, work / f"{i}-worker", args.cell_timeout)
-        entry.update({"status": res.get("status"), "notes": res.get("notes") or {}})
+        paths = _paths(args, envs)
+        notes = {k: _one_line(v, paths) if isinstance(v, str) else v
+                 for k, v in (res.get("notes") or {}).items()}
+        entry.update({"status": res.get("status"), "notes": notes})
         if res.get("status") != "ok":
-            msg = f"{res.get('error_type') or res.get('status')}: {_one_line(res.get('error'))}"
+            msg = f"{res.get('error_type') or res.get('status')}: " \
+                  f"{_one_line(res.get('error'), paths)}"
             entry["error"] = msg
             outcome.status = "step-failed"
             outcome.message = f"{step} under {env.label}: {msg}"
