@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,24 +78,74 @@ def log_tail(log: Path, chars: int = 1500) -> str:
     return text[-chars:].strip()
 
 
+class Feed:
+    """Requests that become ready while their workers already run (pipelined phases): the
+    load requests of an artifact as soon as it is saved.  Every worker of one environment pulls
+    from the same feed, a few requests at a time, so a worker started late shares what is left."""
+
+    def __init__(self, requests: list | None = None):
+        self._items = deque(requests or [])
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, requests: list) -> None:
+        with self._cond:
+            self._items.extend(requests)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def take(self, n: int) -> list:
+        with self._cond:
+            return [self._items.popleft() for _ in range(min(n, len(self._items)))]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until there is something to take or nothing more will come; True if ready."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self._closed, timeout)
+            return bool(self._items) or self._closed
+
+    @property
+    def exhausted(self) -> bool:
+        with self._cond:
+            return self._closed and not self._items
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+IN_FLIGHT = 4  # requests handed to one streamed worker ahead of the one it is on
+
+
 def run_batch(env, phase: str, requests: list, work_dir: Path, *,
               on_result: Callable, cell_timeout: float = 600,
               startup_timeout: float = 600, stop: threading.Event | None = None,
-              memory_limit_mb: int | None = None) -> None:
-    """Run `requests` (SaveRequest/LoadRequest, or their JSON dicts) through workers in `env`
-    until every one has a result, or until `stop` is set (Ctrl-C, SIGTERM): then the worker is
-    killed and no further result is reported, so a killed cell is never recorded as a crash
-    and `--resume` does it again.  A worker that dies because the disk is full stops the run
-    (HostIOError), it does not make a `crash` cell."""
+              memory_limit_mb: int | None = None, feed: Feed | None = None,
+              two_cpus: bool = False, budget: int | None = None) -> None:
+    """Run `requests` (SaveRequest/LoadRequest, or their JSON dicts), then whatever `feed`
+    hands out until it is closed and empty, through workers in `env`, until every one has a
+    result, or until `stop` is set (Ctrl-C, SIGTERM): then the worker is killed and no further
+    result is reported, so a killed cell is never recorded as a crash and `--resume` does it
+    again.  A worker that dies because the disk is full stops the run (HostIOError), it does not
+    make a `crash` cell.  `two_cpus`: some request of the feed needs two logical CPUs; `budget`:
+at most this many fed requests per worker process (a fresh one takes the rest: bounds memory)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     pending = list(requests)
     attempt = 0
     stop = stop or threading.Event()
-    while pending and not stop.is_set():
+    while (pending or (feed is not None and not feed.exhausted)) and not stop.is_set():
         attempt += 1
         batch_file = work_dir / f"batch-{attempt}.json"
         batch = {"phase": phase, "out_dir": str(work_dir),
                  "requests": [_request_json(r) for r in pending]}
+        if feed is not None:
+            batch["feed"] = f"feed-{attempt}-"
+        if two_cpus:
+            batch["two_cpus"] = True
         if getattr(env, "worker_is_child", True):  # it can watch for the host's death
             batch["host_pid"] = os.getpid()
         if memory_limit_mb:
@@ -106,12 +157,55 @@ def run_batch(env, phase: str, requests: list, work_dir: Path, *,
             _live.add(proc)
         try:
             pending = _watch(proc, pending, work_dir, log, on_result, cell_timeout,
-                             startup_timeout, stop)
+                             startup_timeout, stop, _Stream(feed, work_dir, attempt, budget))
         finally:
             with _live_lock:
                 _live.discard(proc)
             if proc.poll() is None:
                 _kill(proc)
+
+
+class _Stream:
+    """One worker's share of a feed: feed files `feed-<attempt>-<k>.json`, then `...end`."""
+
+    def __init__(self, feed: Feed | None, work_dir: Path, attempt: int,
+                 budget: int | None = None):
+        self.feed, self.work_dir, self.prefix, self.k = feed, work_dir, f"feed-{attempt}-", 0
+        self.ended = False
+        self.budget, self.fed = budget, 0
+
+    @property
+    def spent(self) -> bool:
+        return bool(self.budget) and self.fed >= self.budget
+
+    def top_up(self, pending: list) -> bool:
+        """Hand the worker more requests while it has few; True if it got some."""
+        if self.feed is None or len(pending) >= IN_FLIGHT or self.spent:
+            return False
+        want = IN_FLIGHT - len(pending)
+        if self.budget:
+            want = min(want, self.budget - self.fed)
+        items = self.feed.take(want)
+        if not items:
+            return False
+        tmp = self.work_dir / f"{self.prefix}{self.k}.json.tmp"
+        _write_host_file(tmp, json.dumps([_request_json(r) for r in items]))
+        os.replace(tmp, self.work_dir / f"{self.prefix}{self.k}.json")
+        self.k += 1
+        self.fed += len(items)
+        pending.extend(items)
+        return True
+
+    def done(self) -> bool:
+        """Nothing more will come: tell the worker (once) and say so."""
+        if self.feed is None:
+            return True
+        if not self.feed.exhausted and not self.spent:
+            return False
+        if not self.ended:
+            _write_host_file(self.work_dir / f"{self.prefix}end", "")
+            self.ended = True
+        return True
 
 
 def _write_host_file(path: Path, text: str) -> None:
@@ -148,13 +242,28 @@ def disk_full(work_dir: Path, log: Path) -> bool:
 
 
 def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeout,
-           stop) -> list:
+           stop, stream: _Stream) -> list:
     """Follow one worker process; return the requests a fresh worker must still do."""
     last_progress = time.monotonic()
-    while pending:
+    while True:
         if stop.is_set():
             _kill(proc)
             return []
+        if stream.top_up(pending):
+            last_progress = time.monotonic()
+        if not pending:
+            if stream.done():
+                break
+            rc = proc.poll()
+            if rc is not None:  # died before or between cells: TF does not import here, or
+                reason = _startup_failure(work_dir, rc, log)  # the machine killed it
+                for req in _drain_all(pending, stream, stop):
+                    on_result(req, {"status": outcomes.CRASH, "error_type": "WorkerStartFailed",
+                                    "error": reason, "log": str(log)})
+                return []
+            stream.feed.wait(POLL_SECONDS)
+            last_progress = time.monotonic()
+            continue
         current = pending[0]
         rid = _request_id(current)
         done = work_dir / f"{rid}.json"
@@ -183,10 +292,10 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
                 on_result(current, {"status": outcomes.CRASH, "error_type": "WorkerDied",
                                     "error": f"worker died ({describe_exit(rc)}) on this cell; "
                                              f"log tail:\n{log_tail(log)}", "log": str(log)})
-                return pending  # a fresh worker takes the rest
+                return pending  # a fresh worker takes the rest (and the feed)
             # Died before starting a cell: TF does not import, or the batch is unreadable.
             reason = _startup_failure(work_dir, rc, log)
-            for req in pending:
+            for req in _drain_all(pending, stream, stop):
                 on_result(req, {"status": outcomes.CRASH, "error_type": "WorkerStartFailed",
                                 "error": reason, "log": str(log)})
             return []
@@ -200,7 +309,7 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
             return pending
         if not started.exists() and now - last_progress > startup_timeout:
             _kill(proc)
-            for req in pending:
+            for req in _drain_all(pending, stream, stop):
                 on_result(req, {"status": outcomes.TIMEOUT, "error_type": "Timeout",
                                 "error": f"worker started no cell within {startup_timeout:g} s",
                                 "log": str(log)})
@@ -212,6 +321,17 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
     except Exception:
         _kill(proc)
     return []
+
+
+def _drain_all(pending: list, stream: _Stream, stop: threading.Event) -> list:
+    """A worker that cannot start fails every request it would get: the ones it has and,
+    until the feed is closed, the rest (a fresh worker would fail the same way)."""
+    out = list(pending)
+    pending.clear()
+    while stream.feed is not None and not stream.feed.exhausted and not stop.is_set():
+        stream.feed.wait(POLL_SECONDS)
+        out.extend(stream.feed.take(len(stream.feed)))
+    return out
 
 
 def _mtime(path: Path) -> float:

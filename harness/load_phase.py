@@ -1,12 +1,21 @@
-"""The LOAD phase of a run: every artifact loaded with every loader in every load
-environment, or its result reused from the load cache (harness.load_cache) when nothing that
-decides it changed; each result becomes the cell's row (Run.finish -> harness.rows)."""
+"""The LOAD phase of a run, pipelined with the SAVE phase: every artifact loaded with every
+loader in every load environment, or its result reused from the load cache
+(harness.load_cache) when nothing that decides it changed; each result becomes the cell's row
+(Run.finish -> harness.rows).
+
+Load workers start while the saves still run (their TF import overlaps the saves) and take each
+artifact's cells as soon as it is saved: every save that is recorded feeds its cells to the
+`Feed` of each load environment (harness.execute), and the workers of one environment pull from
+it a few requests at a time, so a worker started later shares what is left.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
-from .plan import env_name
+from .execute import Feed
+from .plan import Cell, env_name
 from .requests import LoadRequest
 from .rows import LoadOutcome
 from .specs import EnvSpec
@@ -16,41 +25,101 @@ if TYPE_CHECKING:
     from .runner import Run
 
 
-def load_phase(run: Run) -> None:
-    per_env: dict[EnvSpec, list[LoadRequest]] = {}
-    for spec in dict.fromkeys(run.load_spec(c) for c in run.cells):
-        requests = per_env.setdefault(spec, [])
-        for c in (c for c in run.cells if run.load_spec(c) == spec):
+def _needs_two_cpus(c: Cell) -> bool:
+    return c.model == "mirrored" or "MirroredStrategy" in c.loader
+
+
+class LoadPipeline:
+    def __init__(self, run: Run):
+        self.run = run
+        self.waiting: dict[tuple, list[Cell]] = {}  # save key -> its cells not yet fed
+        self.feeds: dict[EnvSpec, Feed] = {}
+        self.planned: dict[EnvSpec, int] = {}
+        self.two_cpus: dict[EnvSpec, bool] = {}
+        self.ids: dict[EnvSpec, int] = {}
+        for c in run.cells:
+            self.waiting.setdefault(run.save_key(c), []).append(c)
+            spec = run.load_spec(c)
+            self.feeds.setdefault(spec, Feed())
+            self.planned[spec] = self.planned.get(spec, 0) + 1
+            self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
+        self.lock = threading.Lock()
+        self.workers_left: dict[EnvSpec, int] = {}
+
+    def start(self) -> list:
+        """The load worker jobs (they wait for their feed); cells whose artifact exists
+        already (pre-saved) are fed now."""
+        self.run.progress.phase("load", len(self.run.cells))
+        for key in list(self.waiting):
+            if self.run.is_presaved(key):
+                self.saved(key)
+        envs = [s for s in self.feeds if s not in self.run.unavailable]
+        per_env = max(1, self.run.opts.jobs // max(1, len(envs)))
+        jobs = []
+        for spec in envs:
+            # a worker per -j share, fewer where the environment has few cells
+            n = max(1, min(per_env, self.planned[spec] // 8))
+            self.workers_left[spec] = n
+            jobs += [lambda spec=spec: self._worker(spec) for _ in range(n)]
+        return jobs
+
+    def saved(self, key: tuple) -> None:
+        """A save was recorded (or its artifact existed before the run): finish the cells it
+        cannot serve, reuse what the load cache has, and feed the rest to their workers."""
+        with self.lock:
+            cells = self.waiting.pop(key, [])
+        run = self.run
+        feed: dict[EnvSpec, list[LoadRequest]] = {}
+        for c in cells:
+            spec = run.load_spec(c)
             saved = run.saved_of(c)
             if saved.get("status") != outcomes.OK or spec in run.unavailable:
                 run.finish(c, saved, unavailable=run.unavailable.get(spec))
                 continue
             art, ref = run.artifact_of(c)
-            req = LoadRequest(f"l{len(requests):04d}", c, art, ref, unsafe=run.opts.unsafe)
+            with self.lock:
+                self.ids[spec] = self.ids.get(spec, 0) + 1
+                rid = f"l{self.ids[spec]:05d}"
+            req = LoadRequest(rid, c, art, ref, unsafe=run.opts.unsafe)
             if not _reuse(run, req, run.envs[spec], saved):
-                requests.append(req)
-    busy = len([r for r in per_env.values() if r])
-    chunks = {spec: _chunks(run, requests, busy) for spec, requests in per_env.items()}
-    left = {spec: len(c) for spec, c in chunks.items()}
-    jobs = [lambda spec=spec, chunk=chunk: _load_batch(run, spec, chunk, left)
-            for spec, cs in chunks.items() for chunk in cs]
-    run.progress.phase("load", len(run.cells))
-    if run.reused:
-        run.progress.message(f"load cache: {run.reused} cell(s) reused (nothing that "
-                              "decides them changed); --fresh redoes them")
-    run.parallel(jobs)
+                feed.setdefault(spec, []).append(req)
+        for spec, requests in feed.items():
+            self.feeds[spec].put(requests)
+
+    def close(self) -> None:
+        """Every save is recorded: cells still waiting (none, unless a save phase was cut
+        short) are dropped, and the feeds end."""
+        for feed in self.feeds.values():
+            feed.close()
+
+    def _worker(self, spec: EnvSpec) -> None:
+        run, feed = self.run, self.feeds[spec]
+        name = env_name(spec.label, spec.device)
+        try:
+            if run.opts.jobs < 2:
+                run.saves_done.wait()  # one slot: a waiting load worker would starve the saves
+            feed.wait()
+            if feed.exhausted or run.stop.is_set():
+                return
+            run.progress.env(name, "loading")
+            run.batch(run.envs[spec], "load", [], _on_result(run), feed=feed,
+                      two_cpus=self.two_cpus[spec])
+        finally:
+            with self.lock:
+                self.workers_left[spec] -= 1
+                last = self.workers_left[spec] == 0
+            if last:
+                run.progress.env(name, "done")
 
 
-
-def _chunks(run: Run, requests: list, busy_envs: int) -> list[list]:
-    """An environment's requests in batches: at most --batch-size each, and split further
-    when fewer environments than -j have work, so every core runs a worker."""
-    if not requests:
-        return []
-    workers = max(1, run.opts.jobs // max(1, busy_envs))
-    size = max(1, min(run.opts.batch_size, -(-len(requests) // workers)))
-    return [requests[i:i + size] for i in range(0, len(requests), size)]
-
+def _on_result(run: Run):
+    def on_result(req: LoadRequest, result: dict) -> None:
+        key = run.load_keys.get(req)
+        if key and run.loads is not None and not run.stop.is_set():
+            run.loads.put(key, result, result.get("arrays"), run.run.path.name)
+        run.finish(req.cell, run.saved_of(req.cell), load=LoadOutcome(
+            result, result.get("arrays"), req.reference_dir))
+    return on_result
 
 
 def _reuse(run: Run, req: LoadRequest, env, saved: dict) -> bool:
@@ -67,34 +136,6 @@ def _reuse(run: Run, req: LoadRequest, env, saved: dict) -> bool:
     with run.lock:
         run.reused += 1
     run.finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
-                                                    req.reference_dir),
-                 reused_from=result.get("made_by_run"))
+                                                 req.reference_dir),
+               reused_from=result.get("made_by_run"))
     return True
-
-
-
-def _load_batch(run: Run, spec: EnvSpec, requests: list[LoadRequest],
-                left: dict[EnvSpec, int]) -> None:
-    """One batch of an environment's loads; the environment shows `loading` while any of its
-    batches runs and `done` after the last."""
-    name = env_name(spec.label, spec.device)
-    run.progress.env(name, "loading")
-    try:
-        _load_requests(run, spec, requests)
-    finally:
-        with run.lock:
-            left[spec] -= 1
-            last = left[spec] == 0
-        if last:
-            run.progress.env(name, "done")
-
-
-def _load_requests(run: Run, spec: EnvSpec, requests: list[LoadRequest]) -> None:
-    def on_result(req: LoadRequest, result: dict) -> None:
-        key = run.load_keys.get(req)
-        if key and run.loads is not None and not run.stop.is_set():
-            run.loads.put(key, result, result.get("arrays"), run.run.path.name)
-        run.finish(req.cell, run.saved_of(req.cell), load=LoadOutcome(
-            result, result.get("arrays"), req.reference_dir))
-
-    run.batch(run.envs[spec], "load", requests, on_result)

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import execute
 from .envs import default_cache_dir, get_backend
 from .load_cache import LoadCache
-from .load_phase import load_phase
+from .load_phase import LoadPipeline
 from .matrix import Matrix, from_flags
 from .plan import Cell, env_name, shard_cells
 from .presaved import Presaved
@@ -30,7 +30,7 @@ from .requests import LoadRequest
 from .results import RunData, RunDir, RunError, read_run
 from .rows import LoadOutcome, Side, build_row, machine_paths
 from .save_cache import SaveCache
-from .save_phase import save_phase
+from .save_phase import save_jobs
 from .specs import EnvSpec
 
 __all__ = ["Presaved", "Run", "RunOptions", "RunError", "Progress"]
@@ -106,6 +106,9 @@ class Run:
         self.load_keys: dict[LoadRequest, str | None] = {}
         self.reused = 0
         self.save_envs = 1
+        self.save_slots = opts.jobs
+        self.saves_done = threading.Event()
+        self.pipeline: LoadPipeline | None = None
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
@@ -238,12 +241,10 @@ class Run:
                               + (f" (shard {self.shard[0]}/{self.shard[1]})"
                                  if self.shard else ""))
         t0 = time.monotonic()
-        save_phase(self)
+        self._phases()
         if self.opts.save_only:
             self.progress.message(f"save only: {len(self.saved)} saves, {self.cache_hits} "
                                   "from the save cache; no cell loaded")
-        else:
-            load_phase(self)
         info = self.run.read_info()
         info |= {"finished": _now(), "seconds": round(time.monotonic() - t0, 1),
                  "save_cache_hits": self.cache_hits, "load_cache_hits": self.reused}
@@ -252,14 +253,67 @@ class Run:
                               f"{self.run.cells_file}")
         return self.run
 
+    # -- the phases, pipelined -----------------------------------------------------------
+    def _phases(self) -> None:
+        """SAVE and LOAD at once: load workers start (and import TF) while saves run and take
+        each artifact as soon as it is recorded.  At most -j worker processes run; saves always
+        keep at least one slot, so waiting load workers can never starve them."""
+        jobs = self.opts.jobs
+        self.pipeline = None if self.opts.save_only else LoadPipeline(self)
+        pipelined = self.pipeline is not None and jobs >= 2
+        self.save_slots = max(1, jobs - 1) if pipelined else jobs
+        self.slots = threading.Semaphore(jobs)
+        self.phase_slots = {"save": threading.Semaphore(self.save_slots),
+                            "load": threading.Semaphore(max(1, jobs - 1) if pipelined else jobs)}
+        saves = save_jobs(self)
+        loads = self.pipeline.start() if self.pipeline else []
+        left = [len(saves)]
+
+        def save_then_count(job):
+            try:
+                job()
+            finally:
+                with self.lock:
+                    left[0] -= 1
+                    last = left[0] == 0
+                if last:
+                    self._saves_finished()
+
+        if not saves:
+            self._saves_finished()
+        self.parallel([lambda j=j: save_then_count(j) for j in saves] + loads)
+
+    def _saves_finished(self) -> None:
+        self.saves_done.set()
+        if self.pipeline:
+            self.pipeline.close()
+            if self.save_slots < self.opts.jobs:
+                self.phase_slots["load"].release()  # the saves' last slot goes to the loads
+
+    def record_saved(self, key: tuple, result: dict) -> None:
+        """A save's outcome: kept for its cells' rows, and its cells handed to the loads."""
+        self.saved[key] = result
+        if self.pipeline:
+            self.pipeline.saved(key)
+
+    def save_key(self, c: Cell) -> tuple:
+        pre = self.presaved_of(c)
+        return ("presaved", *pre.key) if pre else (self.save_spec(c), c.model, c.format)
+
+    @staticmethod
+    def is_presaved(key: tuple) -> bool:
+        return key[0] == "presaved"
+
     def parallel(self, jobs: list) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
+        """Run jobs in threads (each starts its worker processes within the slots)."""
+        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
             futures = [pool.submit(fn) for fn in jobs]
             try:
                 for fut in futures:
                     fut.result()
             except BaseException:  # Ctrl-C, SIGTERM, a host I/O error or a bug
                 self.stop.set()
+                self._saves_finished()  # no load worker waits for saves any more
                 for fut in futures:
                     fut.cancel()
                 execute.kill_all()
@@ -281,10 +335,16 @@ class Run:
             path.mkdir(parents=True)
             return path
 
-    def batch(self, env, phase: str, requests: list, on_result) -> None:
-        execute.run_batch(env, phase, requests, self.work_dir(phase, env),
-                          on_result=on_result, cell_timeout=self.opts.cell_timeout,
-                          stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb)
+    def batch(self, env, phase: str, requests: list, on_result, *, feed=None,
+              two_cpus: bool = False) -> None:
+        """One worker batch in `env`, once a slot of its phase and a process slot are free."""
+        with self.phase_slots[phase], self.slots:
+            if self.stop.is_set():
+                return
+            execute.run_batch(env, phase, requests, self.work_dir(phase, env),
+                              on_result=on_result, cell_timeout=self.opts.cell_timeout,
+                              stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb,
+                              feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size)
 
     def artifact_of(self, c: Cell) -> tuple[Path, Path]:
         pre = self.presaved_of(c)

@@ -1,6 +1,8 @@
 """The SAVE phase of a run: each save environment builds the zoo models it needs and saves
 them in every format, through the verified save cache (harness.save_cache) unless it is off.
-An environment's saves are split by model across idle cores (-j)."""
+An environment's saves are split by model across the slots saves may use (-j, less one for the
+load workers that run beside them: harness.load_phase).  Every recorded save goes to
+Run.record_saved, which hands its cells on to the load workers at once."""
 
 from __future__ import annotations
 
@@ -19,24 +21,24 @@ if TYPE_CHECKING:
     from .runner import Run
 
 
-def save_phase(run: Run) -> None:
+def save_jobs(run: Run) -> list:
+    """One job per save environment (its saves split by model across its share of the worker
+    slots); saves that cannot happen here are recorded at once."""
     jobs = []
     to_save = [c for c in run.cells if not run.presaved_of(c)]
+    run.progress.phase("save", len({(run.save_spec(c), c.model, c.format) for c in to_save}))
     for spec in dict.fromkeys(run.save_spec(c) for c in to_save):
         pairs = list(dict.fromkeys((c.model, c.format) for c in to_save
                                    if run.save_spec(c) == spec))
         if spec in run.unavailable:
             for m, f in pairs:
-                run.saved[(spec, m, f)] = {"status": outcomes.UNSUPPORTED,
-                                            "error_type": "NoDevice",
-                                            "error": run.unavailable[spec]}
+                run.record_saved((spec, m, f), {"status": outcomes.UNSUPPORTED,
+                                                "error_type": "NoDevice",
+                                                "error": run.unavailable[spec]})
             continue
         jobs.append(lambda spec=spec, pairs=pairs: _save_env(run, spec, pairs))
     run.save_envs = len(jobs)
-    run.progress.phase("save", len({(run.save_spec(c), c.model, c.format)
-                                      for c in to_save}))
-    run.parallel(jobs)
-
+    return jobs
 
 
 def _save_env(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
@@ -87,19 +89,21 @@ def _record_save(run: Run, spec: EnvSpec, model: str, fmt: str, result: dict, en
         for name in ("reference.json", "reference.npz"):
             place(entry.reference_dir(model) / name, ref / name)
         place(entry.artifact_dir(model, fmt), run.artifact_dir(spec, model, fmt))
-    run.saved[(spec, model, fmt)] = result
     run.progress.saved(env_name(spec.label, spec.device), model, fmt,
-                        result.get("status"), result.get("error_type"))
+                       result.get("status"), result.get("error_type"))
+    run.record_saved((spec, model, fmt), result)
 
 
 
 def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry) -> None:
     def on_result(req: SaveRequest, result: dict) -> None:
-        if entry is not None:
+        # under --memory-limit a crash may be the limit's doing, not TF's: never cached
+        limited = run.opts.memory_limit_mb and result.get("status") == outcomes.CRASH
+        if entry is not None and not limited:
             entry.put(req.model, req.format, result)
         _record_save(run, spec, req.model, req.format, result, entry)
 
-    groups = _by_model(requests, max(1, run.opts.jobs // max(1, run.save_envs)))
+    groups = _by_model(requests, max(1, run.save_slots // max(1, run.save_envs)))
     if len(groups) == 1:
         run.batch(run.envs[spec], "save", requests, on_result)
         return

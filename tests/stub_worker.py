@@ -92,13 +92,39 @@ def load(req, out):
     return {"status": "ok", "n_outputs": 1, "param_names": ["dense/kernel"], "notes": {}}
 
 
+def _requests(batch, out):
+    """The batch's requests, then the host's feed files until its end marker (as the real
+    worker: harness/worker/main.py)."""
+    for req in batch["requests"]:
+        yield req
+    prefix = batch.get("feed")
+    k = 0
+    while prefix:
+        part = out / f"{prefix}{k}.json"
+        if part.exists():
+            k += 1
+            yield from json.loads(part.read_text())
+            continue
+        if (out / f"{prefix}end").exists() and not part.exists():
+            return
+        time.sleep(0.02)
+
+
 def main(argv):
     batch = json.loads(Path(argv[1]).read_text())
     out = Path(batch["out_dir"])
     os.environ["HARNESS_STUB_PHASE"] = batch["phase"]
     delay = float(os.environ.get("HARNESS_STUB_DELAY", "0"))
+    trace = os.environ.get("HARNESS_STUB_TRACE")
+    if trace:  # when this worker process lived, for tests of how many run at once
+        with open(Path(trace) / f"{os.getpid()}-{time.time():.6f}", "w") as f:
+            f.write(f"{batch['phase']} {time.time()}\n")
+    if os.environ.get("HARNESS_STUB_IMPORT_FAIL") == batch["phase"]:
+        _write_json(out / "versions.json", {"import_error": {"error_type": "ImportError",
+                                                              "error": "stub: no TF here"}})
+        return 3
     _write_json(out / "versions.json", {"tf": "stub", "python": sys.version.split()[0]})
-    for req in batch["requests"]:
+    for req in _requests(batch, out):
         (out / f"{req['id']}.start").write_text(str(time.time()))
         time.sleep(delay)
         action = _action(req)
@@ -126,6 +152,9 @@ def main(argv):
         result["id"] = req["id"]
         result["seconds"] = 0.01
         _write_json(out / f"{req['id']}.json", result)
+    if trace:
+        with open(Path(trace) / f"{os.getpid()}-end", "w") as f:
+            f.write(f"{time.time()}\n")
     return 0
 
 

@@ -307,3 +307,54 @@ def test_a_tampered_load_cache_entry_is_not_used(tmp_path):
     rows = read_run(run(tmp_path, run_id="two", formats=["h5"])).rows
     assert {r["reused_from"] for r in rows} == {None}
     assert {r["status"] for r in rows} == {"pass"}
+
+
+def _lifetimes(trace: Path) -> list[tuple[str, float, float]]:
+    """(phase, start, end) of every stub worker process of a run."""
+    out = []
+    for f in trace.iterdir():
+        if f.name.endswith("-end"):
+            continue
+        pid = f.name.split("-")[0]
+        phase, start = f.read_text().split()
+        end = trace / f"{pid}-end"
+        out.append((phase, float(start), float(end.read_text()) if end.exists() else 1e18))
+    return out
+
+
+def test_loads_start_while_saves_run_and_never_more_than_j_workers(tmp_path, monkeypatch):
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.25")  # each cell: well above the host's poll
+    path = run(tmp_path, models=["mlp", "cnn"], load=["2.12", "2.16"], jobs=2,
+               load_cache=False)
+    assert len(read_run(path).rows) == 2 * 2 * (H5 + SM) and not read_run(path).missing
+    lives = _lifetimes(trace)
+    saves = [lf for lf in lives if lf[0] == "save"]
+    loads = [lf for lf in lives if lf[0] == "load"]
+    assert saves and loads
+    # pipelined: a load worker was already running before the last save worker ended
+    assert min(s for _, s, _ in loads) < max(e for _, _, e in saves)
+    # bounded: at no moment more worker processes than -j
+    moments = sorted(t for _, s, e in lives for t in (s, e) if t < 1e18)
+    busiest = max(sum(1 for _, s, e in lives if s <= t < e) for t in moments)
+    assert busiest <= 2
+
+
+def test_batch_size_recycles_a_streamed_worker(tmp_path):
+    path = run(tmp_path, batch_size=2, jobs=1, load_cache=False)
+    batches = list((path / "work").glob("load-*/batch-*.json"))
+    assert len(batches) >= (H5 + SM) // 2  # a fresh worker every two cells
+    assert {r["status"] for r in read_run(path).rows} == {"pass"}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_load_worker_that_cannot_start_fails_its_cells_and_the_run_ends(tmp_path,
+                                                                           monkeypatch, jobs):
+    monkeypatch.setenv("HARNESS_STUB_IMPORT_FAIL", "load")
+    path = run(tmp_path, jobs=jobs, load_cache=False)
+    rows = read_run(path).rows
+    assert len(rows) == H5 + SM
+    assert {r["error_type"] for r in rows} == {"WorkerStartFailed"}
+    assert all("stub: no TF here" in r["error"] for r in rows)

@@ -1,8 +1,9 @@
 """Worker entry point: ``python -I main.py BATCH.json``.
 
 A batch is ``{"phase": "save"|"load"|"inspect", "out_dir": DIR, "requests": [...]}``, with
-optional ``"memory_limit_mb"`` (the worker's memory cap) and ``"host_pid"`` (the worker exits
-when that process is gone).  For each request,
+optional ``"memory_limit_mb"`` (the worker's memory cap), ``"host_pid"`` (the worker exits
+when that process is gone) and ``"feed": PREFIX`` (a streamed batch: more requests arrive as
+files, see _requests).  For each request,
 in order, the worker writes ``OUT/<id>.start`` before it begins and ``OUT/<id>.json`` (plus
 ``OUT/<id>.npz`` for arrays) when it ends.  If the process dies, the host sees which cell had
 started but not finished, marks it ``crash`` and starts a fresh worker on the rest.
@@ -52,6 +53,32 @@ def _memory_note(result: dict, limit: str | None) -> dict:
     return result
 
 
+FEED_POLL_SECONDS = 0.05
+
+
+def _requests(batch: dict, out: Path):
+    """The batch's requests, then (a streamed batch: `"feed": PREFIX`) those the host writes as
+    they become ready, `<PREFIX><k>.json` for k = 0, 1, ... (each a list, written atomically),
+    until `<PREFIX>end` says there are no more.  The host feeds a load worker each artifact as
+    soon as it is saved, so the worker imports TF while the saves still run."""
+    for req in batch["requests"]:
+        yield req
+    prefix = batch.get("feed")
+    if not prefix:
+        return
+    k = 0
+    while True:
+        part = out / f"{prefix}{k}.json"
+        if part.exists():
+            k += 1
+            for req in json.loads(part.read_text()):
+                yield req
+            continue
+        if (out / f"{prefix}end").exists() and not part.exists():
+            return
+        time.sleep(FEED_POLL_SECONDS)
+
+
 def main(argv: list[str]) -> int:
     batch = json.loads(Path(argv[1]).read_text())
     out = Path(batch["out_dir"])
@@ -64,8 +91,9 @@ def main(argv: list[str]) -> int:
     safety.watch_host(batch.get("host_pid"))
     limit = safety.apply_memory_limit(batch.get("memory_limit_mb"))
 
-    if any(r.get("model") == "mirrored" or "MirroredStrategy" in str(r.get("loader"))
-           for r in batch["requests"]):
+    if batch.get("two_cpus") or any(r.get("model") == "mirrored"
+                                    or "MirroredStrategy" in str(r.get("loader"))
+                                    for r in batch["requests"]):
         os.environ["HARNESS_LOGICAL_CPUS"] = "2"  # read by runtime before TF sets up devices
     try:
         from tfh_worker import runtime  # imports TensorFlow: the slow part
@@ -83,7 +111,7 @@ def main(argv: list[str]) -> int:
         from tfh_worker.migrate import run_migrate as run_one
     else:
         from tfh_worker.load import run_load as run_one
-    for req in batch["requests"]:
+    for req in _requests(batch, out):
         (out / f"{req['id']}.start").write_text(str(time.time()))
         start = time.monotonic()
         _test_hook(req)
