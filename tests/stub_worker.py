@@ -95,8 +95,7 @@ def load(req, out):
 def _requests(batch, out):
     """The batch's requests, then the host's feed files until its end marker (as the real
     worker: harness/worker/main.py)."""
-    for req in batch["requests"]:
-        yield req
+    yield from batch["requests"]
     prefix = batch.get("feed")
     k = 0
     while prefix:
