@@ -30,7 +30,8 @@ TF_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
     (2, 21): ("3.10", "3.11", "3.12", "3.13"),
 }
 
-_SPEC = re.compile(r"^(?P<tf>\d+\.\d+(?:\.\d+)?)(?:\+(?P<variant>tf_keras|keras==[\w.]+))?$")
+_SPEC = re.compile(r"^(?P<tf>\d+\.\d+(?:\.\d+)?)"
+                   r"(?:\+(?P<variant>tf_keras|keras==[\w.]+|as_of=\d{4}-\d{2}-\d{2}))?$")
 
 
 class SpecError(HarnessError, ValueError):
@@ -62,9 +63,11 @@ class EnvSpec:
         m = _SPEC.match(text.strip())
         if not m:
             raise SpecError(
-                f"bad TF version spec {text!r}: expected e.g. 2.16, 2.16.1, 2.16+tf_keras "
-                "or 2.16+keras==3.3.3"
+                f"bad TF version spec {text!r}: expected e.g. 2.16, 2.16.1, 2.16+tf_keras, "
+                "2.16+keras==3.3.3 or 2.16+as_of=2024-04-01"
             )
+        if m["variant"] and m["variant"].startswith("as_of="):
+            parse_as_of(m["variant"].split("=", 1)[1], where=f"{text.strip()}: as_of")
         return cls(m["tf"], m["variant"], device)
 
     @property
@@ -79,6 +82,14 @@ class EnvSpec:
     @property
     def legacy_keras(self) -> bool:
         return self.variant == "tf_keras"
+
+    @property
+    def as_of(self) -> str | None:
+        """`2.16+as_of=2024-04-01`: this environment resolves as the index stood that day (TF
+        2.16 with the Keras 3.1 of its release, not today's), whatever the run's --as-of."""
+        if self.variant and self.variant.startswith("as_of="):
+            return self.variant.split("=", 1)[1]
+        return None
 
     def check_python(self, python_version: str) -> None:
         """Fail early, in one line, where no wheel can exist for this Python."""
@@ -102,7 +113,7 @@ class EnvSpec:
         reqs = [f"{dist}{pin}", "h5py"]
         if self.legacy_keras:
             reqs.append(f"tf-keras=={self.minor[0]}.{self.minor[1]}.*")
-        elif self.variant:
+        elif self.variant and not self.as_of:
             reqs.append(self.variant)
         return reqs
 

@@ -115,3 +115,12 @@ def test_plan_needs_save_and_load():
         plan_cells([], L)
     with pytest.raises(PlanError, match="at least one --save"):
         plan_cells(S, [])
+
+
+def test_an_as_of_variant_is_an_environment_of_its_own_day():
+    spec = EnvSpec.parse("2.16+as_of=2024-04-01")
+    assert spec.as_of == "2024-04-01" and spec.label == "2.16+as_of=2024-04-01"
+    assert spec.requirements() == EnvSpec.parse("2.16").requirements()  # same pins, other day
+    for bad in ("2.16+as_of=2024-13-01", "2.16+as_of=2999-01-01"):
+        with pytest.raises(SpecError):
+            EnvSpec.parse(bad)

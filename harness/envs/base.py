@@ -32,7 +32,7 @@ class Environment:
                  python: str | None = None):
         self.spec = spec
         self.cache_dir = Path(cache_dir)
-        self.as_of = as_of
+        self.as_of = spec.as_of or as_of  # `2.16+as_of=DATE` wins over the run's --as-of
         self.python = python
         self.info: dict = {}  # resolved versions, filled by create()
 
