@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import artifact_changes
 from .errors import UserError
 from .reports.run_view import NOT_APPLICABLE, RunView, error_summary, version_key
 from .results import read_rows
@@ -323,6 +324,11 @@ def render(advisor: Advisor) -> str:
             for alt in a.instead:
                 lines.append(f"           instead: {alt}")
         lines.append("")
+    changed = artifact_changes.between(view.path, old, new) if old != new else []
+    if changed:
+        lines.append(f"What {new} writes differently from {old} (code that reads checkpoints by "
+                     "key or edits saved configs must follow):")
+        lines += [f"  {c.fmt}: {c.summary()}" for c in changed] + [""]
     back = [s for fmt in view.formats if (s := advisor.back_summary(fmt))]
     if back:
         lines += [f"Artifacts saved under {new}, loaded under {old} (a rollback, or old servers "

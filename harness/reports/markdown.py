@@ -4,7 +4,10 @@ by the date, the environments' resolved versions and the command that made the r
 
 from __future__ import annotations
 
-from .. import advise  # (module import: advise imports run_view, which imports this package)
+from .. import (
+    advise,  # (module import: advise imports run_view, which imports this package)
+    artifact_changes,
+)
 from .run_view import Footnotes, RunView, mark, scrub_paths
 
 MAX_VERDICTS = 10  # a nightly's consecutive upgrades (2.12 -> 2.13 ... 2.20 -> 2.21)
@@ -113,6 +116,7 @@ def render(view: RunView) -> str:
     lines += ["## Environments", "", *environment_table(view), ""]
     for fmt in view.formats:
         lines += format_tables(view, fmt, notes)
+    lines += artifact_changes.markdown(view.path)
     lines += ["## Errors", ""]
     if not notes.numbers:
         lines.append("(none)")
