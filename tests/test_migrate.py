@@ -166,6 +166,28 @@ def test_a_keras2_savedmodel_is_reexported_for_serving(frozen, tmp_path, cache_d
     assert (out / "saved_model.pb").is_file()
 
 
+SM_29 = ROOT / "fixtures" / "cnn-savedmodel-tf2.9.3"
+
+
+@pytest.mark.tf
+@pytest.mark.crossversion
+@pytest.mark.skipif(not SM_29.is_dir(), reason="the repository's fixtures are not there")
+def test_a_tf29_savedmodel_tf216_cannot_load_is_reexported_by_legacy_keras(tmp_path, cache_dir,
+                                                                           capsys):
+    """TF 2.16's tf.saved_model.load fails on TF 2.9's Keras SavedModel (its optimizer slots),
+    TF 2.9 does not install here, and tf_keras 2.16 still reads it: its signatures alone,
+    re-saved there, serve under 2.16."""
+    rc = cli.main(["migrate", str(SM_29), "--to", TARGET, "--out", str(tmp_path / "serving"),
+                   "--results-dir", str(tmp_path / "results"), "--cache-dir", str(cache_dir)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    routes = {r["route"]: r for r in _report(tmp_path / "results")["routes"]}
+    assert "add_slot" in routes["target-reexport"]["message"]
+    assert routes["producer-reexport"]["status"] == "skipped"
+    (cell,) = routes["legacy-keras-reexport"]["cells"]
+    assert cell["status"] == "pass" and cell["params_equal"] == cell["params_total"] > 0
+
+
 UNKNOWN_LAYER = textwrap.dedent("""
     import sys
     import numpy as np

@@ -92,5 +92,9 @@ def render(fx, targets: list[str], output: str, dest: Path, outcomes: list, winn
     else:
         lines.append(f"no route proved out: nothing written but the report ({len(outcomes)} "
                      "route(s) tried; each one's message above)")
+        if output == "keras" and fx.format == "savedmodel":
+            lines.append("  a tf.saved_model.save SavedModel holds no Keras metadata, so no "
+                         "Keras gives a Keras model back: migrate it for serving instead "
+                         "(--out DIR)")
     lines.append(f"report: {report}  (proof runs beside it: harness show / report work on them)")
     return "\n".join(lines)

@@ -257,6 +257,22 @@ def _output_dict(model, y) -> dict:
     return dict(zip(names, ys))
 
 
+def _resave_signatures(obj, target: Path) -> None:
+    """Only the signatures and the variables they capture: the rest of the object graph (a
+    Keras 2 optimizer's slots among it) is what a newer TF may no longer restore (TF 2.16 on a
+    TF 2.9 Keras SavedModel: "'_UserObject' object has no attribute 'add_slot'")."""
+    signatures = dict(obj.signatures)
+    if not signatures:
+        raise ValueError("the SavedModel has no signatures to serve")
+    root = tf.Module()
+    captured: dict = {}
+    for fn in signatures.values():
+        for v in fn.variables:
+            captured[id(v)] = v
+    root.signature_variables = list(captured.values())
+    tf.saved_model.save(root, str(target), signatures=signatures)
+
+
 def _export_savedmodel(req: dict, dest: Path, notes: dict) -> list:
     target = dest / SAVEDMODEL_OUT
     inputs = req.get("inputs") or []
@@ -265,13 +281,12 @@ def _export_savedmodel(req: dict, dest: Path, notes: dict) -> list:
     except Exception as exc:
         if req["format"] not in SAVEDMODEL_FORMATS:
             raise
-        # No Keras model to be had here (Keras 3 reads no Keras-2 SavedModel): the SavedModel
-        # itself, re-saved with its own signatures by this TF.
+        # No Keras model to be had here (Keras 3 reads no Keras-2 SavedModel): the SavedModel's
+        # signatures re-saved by this TF with their variables and nothing else.
         notes["keras_load"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        obj = tf.saved_model.load(str(_entry(req)))
-        tf.saved_model.save(obj, str(target), signatures=dict(obj.signatures))
-        notes["exported"] = "tf.saved_model.load + tf.saved_model.save(obj, " \
-                            "signatures=obj.signatures)"
+        _resave_signatures(tf.saved_model.load(str(_entry(req))), target)
+        notes["exported"] = "tf.saved_model.load, then its signatures alone (with the " \
+                            "variables they capture) re-saved by tf.saved_model.save"
         return [SAVEDMODEL_OUT]
     specs = _specs(inputs)
     names = [s.name for s in specs]
