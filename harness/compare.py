@@ -139,7 +139,6 @@ def ulp_distance(actual: np.ndarray, desired: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PredictionReport:
-    compared: bool = False
     within: bool = True
     max_abs_diff: float | None = None
     max_rel_diff: float | None = None
@@ -160,7 +159,7 @@ def compare_predictions(actual: list[np.ndarray], desired: list[np.ndarray],
                         tolerance: tuple[float, float] | None = None) -> PredictionReport:
     """The check of numpy.testing.assert_allclose(actual, desired, rtol, atol): desired is the
     save side's reference, so the relative part scales with the reference (it is asymmetric)."""
-    rep = PredictionReport(compared=True)
+    rep = PredictionReport()
     if len(actual) != len(desired):
         rep.within, rep.problem = False, f"{len(actual)} outputs, reference has {len(desired)}"
         return rep

@@ -91,14 +91,14 @@ def map_checkpoint_keys(params, key_map: dict[str, str]) -> tuple[list, int]:
 
 
 def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
-          tolerance: tuple[float, float] | None = None,
           tolerance_for_dtype: Callable[[str], tuple[float, float] | None] | None = None) -> dict:
     """Fields of a loaded cell's row: status, parameter counts, prediction metrics.
 
-    `tolerance` overrides the defaults outright; `tolerance_for_dtype` (a matrix spec's table)
-    is asked with the dtype of the reference's first output, read here once with the rest."""
+    `tolerance_for_dtype` (a matrix spec's table, or a fixture's own tolerance) is asked with the
+    dtype of the reference's first output, read here once with the rest."""
     meta, ref_outputs, ref_params = read_reference(ref_dir)
-    if tolerance is None and tolerance_for_dtype is not None and ref_outputs:
+    tolerance = None
+    if tolerance_for_dtype is not None and ref_outputs:
         tolerance = tolerance_for_dtype(str(ref_outputs[0].dtype))
     outputs, params = read_loaded(npz, result)
     fields: dict = {"notes": dict(result.get("notes") or {})}

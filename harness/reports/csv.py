@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+from ..vocab import STATUSES
 from .run_view import KEY, RunView, error_summary, scrub
 
 CELL_COLUMNS = KEY + [
@@ -14,7 +15,6 @@ CELL_COLUMNS = KEY + [
     "seconds", "on_disk_format", "save_tf_version", "save_keras_version", "load_tf_version",
     "load_keras_version", "error",
 ]
-STATUSES = ("pass", "mismatch", "load-error", "save-error", "crash", "timeout", "unsupported")
 
 
 def _cell_row(cell: dict) -> dict:

@@ -10,6 +10,7 @@ import html
 import json
 
 from .. import advise  # (module import: advise imports run_view, which imports this package)
+from ..vocab import STATUSES
 from .html_assets import PAGE_CSS, PAGE_JS
 from .run_view import RunView, error_summary, scrub, version_key
 
@@ -77,7 +78,7 @@ def payload(view: RunView) -> dict:
         "load": [view.side_label(*s) for s in view.load_sides],
         "formats": view.formats, "models": view.models,
         "loaders": list(dict.fromkeys(ld for f in view.formats for ld in view.loaders(f))),
-        "versions": versions, "fields": fields,
+        "versions": versions, "fields": fields, "statuses": list(STATUSES),
         "rows": [[c[f] for f in fields] for c in cells],
     }
 

@@ -104,8 +104,7 @@ PAGE_JS = r"""
     return c;
   });
   const AXES = ["model", "format", "loader"];
-  const STATUSES = ["pass", "mismatch", "load-error", "save-error", "crash", "timeout",
-                    "unsupported"];
+  const STATUSES = DATA.statuses;  // harness/vocab.py's list, sent with the data
   const selected = {};
   let upgradeKey = DATA.first_upgrade;
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import zoo
+from . import outcomes, zoo
 from .files import error_fields
 from .formats import FORMATS
 from .runtime import LoadContext, Unsupported
@@ -40,7 +40,7 @@ def run_load(req: dict, out: Path) -> dict:
     fmt = FORMATS[req["format"]]
     loader = fmt.LOADERS.get(req["loader"])
     if loader is None:
-        return {"status": "unsupported",
+        return {"status": outcomes.UNSUPPORTED,
                 "error": f"the worker has no loader {req['loader']!r} for {req['format']}"}
     art = Path(req["artifact_dir"])
     ref = read_reference(Path(req["reference_dir"]))
@@ -53,15 +53,15 @@ def run_load(req: dict, out: Path) -> dict:
     try:
         loaded = loader(ctx)
     except Unsupported as exc:
-        return {"status": "unsupported", "error": str(exc)}
+        return {"status": outcomes.UNSUPPORTED, "error": str(exc)}
     except Exception as exc:
-        return {"status": "load-error"} | error_fields(exc)
+        return {"status": outcomes.LOAD_ERROR} | error_fields(exc)
     arrays = {f"y{i}": _storable(y) for i, y in enumerate(loaded.outputs or [])}
     arrays |= {f"p{i}": _storable(v) for i, (_, v) in enumerate(loaded.params or [])}
     arrays |= {f"r{i}": _storable(v) for i, (_, v) in enumerate(loaded.resumed or [])}
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
-        "status": "ok",
+        "status": outcomes.OK,
         "n_outputs": None if loaded.outputs is None else len(loaded.outputs),
         "param_names": None if loaded.params is None else [n for n, _ in loaded.params],
         "resume_param_names": None if loaded.resumed is None else

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     _import_worker_package()
-    from tfh_worker import safety
+    from tfh_worker import outcomes, safety
     from tfh_worker.files import error_fields, write_json_atomic
 
     safety.watch_host(batch.get("host_pid"))
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
         try:
             result = run_one(req, out)
         except Exception as exc:  # a worker-level bug still belongs to this cell, not the batch
-            result = {"status": "error"} | error_fields(exc)
+            result = {"status": outcomes.ERROR} | error_fields(exc)
         result = _memory_note(result, limit)
         result["id"] = req["id"]
         result["seconds"] = round(time.monotonic() - start, 3)

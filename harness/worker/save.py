@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import resume, zoo
+from . import outcomes, resume, zoo
 from .files import error_fields, write_json_atomic
 from .formats import FORMATS
 from .runtime import Unsupported, file_kind, versions
@@ -138,22 +138,22 @@ def write_manifest(art: Path, fmt: str, model: str, info: dict) -> dict:
 def run_save(req: dict, out: Path) -> dict:
     built = _get_built(req["model"])
     if isinstance(built, Unsupported):  # the model cannot exist here (e.g. qat under Keras 3)
-        return {"status": "unsupported", "error": str(built)}
+        return {"status": outcomes.UNSUPPORTED, "error": str(built)}
     if isinstance(built, Exception):
-        return {"status": "save-error", "stage": "build"} | error_fields(built)
+        return {"status": outcomes.SAVE_ERROR, "stage": "build"} | error_fields(built)
     write_reference(built, Path(req["reference_dir"]))
     fmt = FORMATS[req["format"]]
     reason = fmt.unsupported_reason(built)
     if reason:
-        return {"status": "unsupported", "error": reason}
+        return {"status": outcomes.UNSUPPORTED, "error": reason}
     art = Path(req["artifact_dir"])
     art.mkdir(parents=True, exist_ok=True)
     try:
         info = fmt.save(built, art)
     except Unsupported as exc:  # the call does not exist here (Keras 3's TF-format weights)
-        return {"status": "unsupported", "error": str(exc)}
+        return {"status": outcomes.UNSUPPORTED, "error": str(exc)}
     except Exception as exc:
-        return {"status": "save-error", "stage": "save"} | error_fields(exc)
+        return {"status": outcomes.SAVE_ERROR, "stage": "save"} | error_fields(exc)
     manifest = write_manifest(art, req["format"], req["model"], info or {})
-    return {"status": "ok", "on_disk_format": manifest.get("on_disk_format"),
+    return {"status": outcomes.OK, "on_disk_format": manifest.get("on_disk_format"),
             "manifest": json.loads(json.dumps(manifest, default=str))}
