@@ -237,3 +237,25 @@ def test_no_route_fails_honestly(tmp_path, cache_dir, capsys):
         assert "Twice" in r["message"], r["message"]  # Keras's own "Unknown layer: 'Twice'"
     assert "no route proved out: nothing written but the report" in text
     assert np.load(made / "y.npz")["y0"].shape == (4, 3)
+
+
+def test_try_points_at_migrate_where_a_route_is_known(tmp_path):
+    """`harness try` names the `harness migrate` call when the native loader fails for a format
+    a route is known to fix (no TF: its render on rows as a run writes them)."""
+    from harness.commands.try_cmd import render
+    from harness.fixtures.model import Fixture
+    from harness.migrate.hints import migrate_hint
+
+    fx = Fixture(tmp_path, {"name": "model", "format": "h5", "artifact": "artifact/model.h5",
+                            "files": {}, "origin": {"source": "/data/model.h5"},
+                            "producer": {"tf": "2.13"}})
+    rows = [{"load_tf": "2.16", "loader": lo, "status": "load-error", "error_type": "TypeError",
+             "error": "Could not deserialize class 'Functional'"} for lo in fx.loaders()]
+    text, ok = render(fx, rows, ["2.16"])
+    assert not ok
+    assert "or migrate: `harness migrate /data/model.h5 --to 2.16` writes a .keras" in text
+    assert migrate_hint("savedmodel", "2.9.3", "2.21", "x/").startswith(
+        "`harness migrate x/ --to 2.21 --out DIR`")
+    assert migrate_hint("tflite", "2.13", "2.16") is None
+    assert migrate_hint("h5", "2.16.2", "2.15") is None  # Keras 3 -> 2: no route measured
+    assert migrate_hint("h5", "2.13", "2.16+tf_keras") is None

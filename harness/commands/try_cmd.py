@@ -155,6 +155,12 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                 lines.append("  instead: no loader of this artifact works under "
                              f"TF {load}; re-save it under a version that loads it "
                              "(`harness advise` on a zoo run shows which format to choose)")
+            from ..migrate.hints import migrate_hint
+
+            hint = migrate_hint(fx.format, fx.save_tf, load,
+                                fx.data.get("origin", {}).get("source") or "ARTIFACT")
+            if hint:
+                lines.append(f"  or migrate: {hint}")
         lines.append("")
     lines.append(f"native loader `{native}`: "
                  + ("passes under every target" if ok_everywhere else
