@@ -17,6 +17,8 @@ def header(fx, targets: list[str], output: str, dest: Path) -> list[str]:
             + f" ({fx.producer.get('source') or 'not recorded'})",
             f"  inputs: {fx.data.get('inputs_source')}",
             f"  reference: {ref.get('detail') or ref.get('source')}",
+            *([f"  proof reference: {fx.data['migrate_reference']}"]
+              if fx.data.get("migrate_reference") else []),
             f"  wanted: {dest} ({output}), proven by `{PROOF_LOADER[output]}` under "
             f"{', '.join(targets)}", ""]
 

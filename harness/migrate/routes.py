@@ -17,10 +17,11 @@ SERVING = "savedmodel"  # a SavedModel with explicit signatures, proven by tf.sa
 PROOF_LOADER = {KERAS: "keras.models.load_model", SERVING: "tf.saved_model.load"}
 OUTPUT_ENTRY = {KERAS: "model.keras", SERVING: "savedmodel"}
 
-# What `harness migrate` reads: Keras model files, SavedModels, Keras weights files.
+# What `harness migrate` reads: Keras model files, SavedModels, Keras weights files and TF2
+# object checkpoints of a Keras model (its architecture from code: the zoo's or build_model()).
 KERAS_FILES = ("h5", "keras", "keras-v3")
 SAVEDMODELS = ("savedmodel", "keras-savedmodel")
-WEIGHTS = ("weights-h5", "weights-h5-v3", "weights-tf")
+WEIGHTS = ("weights-h5", "weights-h5-v3", "weights-tf", "tf-checkpoint")
 MIGRATABLE = KERAS_FILES + SAVEDMODELS + WEIGHTS
 
 

@@ -124,11 +124,11 @@ class Environments:
 
 
 # -- one route ---------------------------------------------------------------------------------
-def _request(rid: str, route: Route, step: str, fx, art: Path, out: Path, handoff: Path | None,
+def _request(rid: str, route: str, step: str, fx, art: Path, out: Path, handoff: Path | None,
              inputs: list, args) -> dict:
     manifest = json.loads((art / "manifest.json").read_text())
     custom = art / manifest["custom_objects"] if manifest.get("custom_objects") else None
-    return {"id": rid, "route": route.name, "step": step, "artifact": str(art),
+    return {"id": rid, "route": route, "step": step, "artifact": str(art),
             "format": fx.format, "model": fx.zoo_model or fx.name, "zoo": bool(fx.zoo_model),
             "out_dir": str(out), "handoff": str(handoff) if handoff else None,
             "inputs": inputs, "custom_objects": str(custom) if custom else None,
@@ -166,8 +166,8 @@ def run_steps(route: Route, envs: Environments, fx, art: Path, ref_meta: dict, w
             return None
         entry["env"] = env.label
         out = work / f"{i}-{step}"
-        req = _request(f"m{i}", route, step, fx, art, out, handoff, ref_meta.get("inputs") or [],
-                       args)
+        req = _request(f"m{i}", route.name, step, fx, art, out, handoff,
+                       ref_meta.get("inputs") or [], args)
         res = _run_step(env, req, work / f"{i}-worker", args.cell_timeout)
         paths = _paths(args, envs)
         notes = {k: _one_line(v, paths) if isinstance(v, str) else v
@@ -249,6 +249,63 @@ def prove(route: Route, candidate: Path, fx, ref_dir: Path, targets: list[str], 
             + str(bad[0].get("error") or ""))[:400]
 
 
+# -- a checkpoint's reference: its values, and the outputs the user's code gives with them ----
+def needs_model_reference(fx, ref_meta: dict) -> bool:
+    """A weights file or checkpoint of the user's (no zoo code) whose reference came from a
+    reader of values: no outputs, and every checkpoint key (optimizer slots too) a name."""
+    from .routes import WEIGHTS
+
+    return fx.format in WEIGHTS and not fx.zoo_model and not ref_meta.get("n_outputs") \
+        and bool(ref_meta.get("inputs"))
+
+
+def _arrays(folder: Path) -> dict:
+    import numpy as np
+
+    with np.load(folder / "reference.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def model_reference(fx, art: Path, ref_dir: Path, ref_meta: dict, envs: Environments,
+                    work: Path, args) -> tuple[Path, str]:
+    """The proof's reference for a checkpoint: the model the user's code builds, restored in
+    the producer's TF (else the target's legacy Keras), predicting on the reference's inputs;
+    used only when each of its parameters is bit-identical to a value the checkpoint's own
+    reader gave.  Else the reader's reference stays (and the proof says what it lacks)."""
+    original = _arrays(ref_dir)
+    values = [v for k, v in original.items() if k.startswith("p")]
+    tried = []
+    for role in ("producer", "legacy"):
+        env, why = envs.get(role)
+        if env is None:
+            tried.append(f"{role}: {why}")
+            continue
+        req = _request("r0", "reference", "reference", fx, art, work / role, None,
+                       ref_meta.get("inputs") or [], args) | {"reference_dir": str(ref_dir)}
+        res = _run_step(env, req, work / f"{role}-worker", args.cell_timeout)
+        if res.get("status") != "ok":
+            tried.append(f"{env.label}: {res.get('error_type')}: "
+                         f"{_one_line(res.get('error'), _paths(args, envs))[:300]}")
+            continue
+        derived = _arrays(work / role)
+        meta = json.loads((work / role / "reference.json").read_text())
+        unmatched = [n for i, n in enumerate(meta["param_names"])
+                     if not any(v.dtype == derived[f"p{i}"].dtype and v.shape ==
+                                derived[f"p{i}"].shape and v.tobytes() == derived[f"p{i}"]
+                                .tobytes() for v in values)]
+        if unmatched:
+            tried.append(f"{env.label}: {len(unmatched)} parameter(s) of the restored model are "
+                         f"no value of the checkpoint (first: {unmatched[0]})")
+            continue
+        skipped = len(values) - len(meta["param_names"])
+        return work / role, (f"the outputs of build_model() with the checkpoint restored under "
+                             f"{env.label}; its {len(meta['param_names'])} parameters each "
+                             f"bit-identical to a value the checkpoint's reader gave"
+                             + (f" ({skipped} other value(s), e.g. optimizer slots, are no "
+                                "parameter)" if skipped > 0 else ""))
+    return ref_dir, "the checkpoint reader's values only (" + "; ".join(tried) + ")"
+
+
 # -- the whole migration -----------------------------------------------------------------------
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -267,6 +324,10 @@ def run_routes(fx, targets: list[str], output: str, dest: Path, report_dir: Path
     outcomes: list[Outcome] = []
     work_root = Path(tempfile.mkdtemp(prefix="harness-migrate-", dir=_tmp_parent(args)))
     try:
+        if needs_model_reference(fx, ref_meta):
+            ref_dir, fx.data["migrate_reference"] = model_reference(
+                fx, art, ref_dir, ref_meta, envs, work_root / "reference", args)
+            ref_meta = json.loads((ref_dir / "reference.json").read_text())
         for route in routes_for(output):
             outcome = Outcome(route)
             outcomes.append(outcome)

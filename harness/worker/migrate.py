@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,7 +38,8 @@ HANDOFF_WEIGHTS = "weights.h5"
 HANDOFF_META = "handoff.json"
 KERAS_OUT = "model.keras"
 SAVEDMODEL_OUT = "savedmodel"
-WEIGHT_FORMATS = ("weights-h5", "weights-h5-v3", "weights-tf")
+CHECKPOINT_FORMATS = ("weights-tf", "tf-checkpoint")
+WEIGHT_FORMATS = ("weights-h5", "weights-h5-v3") + CHECKPOINT_FORMATS
 SAVEDMODEL_FORMATS = ("savedmodel", "keras-savedmodel")
 
 
@@ -53,6 +55,8 @@ def run_migrate(req: dict, out: Path) -> dict:
             written = _save_keras(req, dest, notes)
         elif req["step"] == "export-savedmodel":
             written = _export_savedmodel(req, dest, notes)
+        elif req["step"] == "reference":
+            written = _reference(req, dest, notes)
         else:
             return {"status": "error", "error_type": "ValueError",
                     "error": f"no migration step {req['step']!r}"}
@@ -128,8 +132,12 @@ def load_original(req: dict, notes: dict):
         notes["custom_objects"] = sorted(objects)
     if fmt in WEIGHT_FORMATS:
         model = _uncompiled(_rebuilt(req), objects, req.get("inputs") or [])
-        model.load_weights(str(path))
-        notes["loaded"] = f"architecture rebuilt from code, then model.load_weights({path.name!r})"
+        if fmt in CHECKPOINT_FORMATS:
+            notes["loaded"] = "architecture rebuilt from code, then " + _restore(model, path)
+        else:
+            model.load_weights(str(path))
+            notes["loaded"] = "architecture rebuilt from code, then " \
+                              f"model.load_weights({path.name!r})"
         return model
     kwargs = {"compile": False}
     if objects:
@@ -144,6 +152,30 @@ def load_original(req: dict, notes: dict):
         (", custom_objects=...)" if objects else ")")
     notes["safe_mode"] = safe.get("safe_mode")
     return model
+
+
+def _restore(model, prefix: Path) -> str:
+    """A TF-format checkpoint into the rebuilt model: `model.load_weights(prefix)` (Keras 2's
+    `save_weights("ckpt/weights")`), else `tf.train.Checkpoint(model=model)` (a checkpoint of
+    `tf.train.Checkpoint(model=...)`); each must match every object of the model, so a restore
+    that restores nothing fails here instead of saving fresh weights."""
+    first = None
+    try:
+        status = model.load_weights(str(prefix))
+        if status is None:  # Keras 3 returns nothing: it raised already where it cannot read
+            return f"model.load_weights({prefix.name!r})"
+        status.assert_existing_objects_matched()
+        return f"model.load_weights({prefix.name!r})"
+    except Exception as exc:
+        first = exc
+    try:
+        tf.train.Checkpoint(model=model).restore(str(prefix)).assert_existing_objects_matched()
+    except Exception as exc:
+        # a variable's repr holds its values: the message keeps its name and shape only
+        raise type(exc)(re.sub(r", value=[^>]*>", ">",
+                               f"model.load_weights: {type(first).__name__}: {first}; "
+                               f"tf.train.Checkpoint(model=model).restore: {exc}")) from None
+    return f"tf.train.Checkpoint(model=model).restore({prefix.name!r})"
 
 
 def optimizer_in_artifact(req: dict) -> str | None:
@@ -166,6 +198,11 @@ def optimizer_in_artifact(req: dict) -> str | None:
                 cfg = json.loads(z.read("config.json"))
             opt = (cfg.get("compile_config") or {}).get("optimizer")
             return (opt or {}).get("class_name") if isinstance(opt, dict) else opt
+        if req["format"] in CHECKPOINT_FORMATS:
+            keys = [k for k, _ in tf.train.list_variables(str(path))]
+            held = [k for k in keys if k.startswith("optimizer/") or "/optimizer/" in k]
+            return f"an optimizer ({len(held)} checkpoint keys under optimizer/)" if held \
+                else None
         if path.is_dir() and (path / "keras_metadata.pb").is_file():
             return "an optimizer (Keras SavedModel)" if (path / "variables").is_dir() else None
     except Exception:  # the report says "not known"
@@ -176,6 +213,37 @@ def optimizer_in_artifact(req: dict) -> str | None:
 # -- steps ------------------------------------------------------------------------------------
 def _is_graph_network(model) -> bool:
     return type(model).__name__ in ("Functional", "Sequential")
+
+
+def _reference(req: dict, dest: Path, notes: dict) -> list:
+    """What a checkpoint's reader cannot give: the outputs of the model the user's code builds
+    with the checkpoint restored, on the reference's inputs, and that model's parameters by
+    name (the host checks each against the checkpoint's own values)."""
+    import numpy as np
+
+    from .runtime import outputs_list, variables_params
+
+    ref = Path(req["reference_dir"])
+    meta = json.loads((ref / "reference.json").read_text())
+    with np.load(ref / "reference.npz", allow_pickle=False) as z:
+        xs = [z[f"x{i}"] for i in range(len(meta.get("inputs") or []))]
+    if not xs:
+        raise ValueError("the reference has no inputs to predict on: give --inputs X.npz")
+    model = load_original(req, notes)
+    names = [i["name"] for i in meta["inputs"]]
+    feed = tf.constant(xs[0]) if len(xs) == 1 else \
+        {n: tf.constant(x) for n, x in zip(names, xs)}
+    ys = outputs_list(model(feed, training=False))
+    params = variables_params(model.weights)
+    arrays = {f"x{i}": x for i, x in enumerate(xs)}
+    arrays.update({f"y{i}": y for i, y in enumerate(ys)})
+    arrays.update({f"p{i}": v for i, (_, v) in enumerate(params)})
+    np.savez(dest / "reference.npz", **arrays)
+    meta = dict(meta, n_outputs=len(ys), param_names=[n for n, _ in params],
+                outputs=[{"name": f"output_{i}", "dtype": str(y.dtype),
+                          "shape": [None] + list(y.shape[1:])} for i, y in enumerate(ys)])
+    (dest / "reference.json").write_text(json.dumps(meta))
+    return ["reference.json", "reference.npz"]
 
 
 def _export(req: dict, dest: Path, notes: dict) -> list:
