@@ -104,7 +104,7 @@ def test_missing_artifact_and_custom_objects(tmp_path, capsys):
 # -- real migrations ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory, cache_dir):
-    """seq, cnn and custom saved under TF 2.13 (Keras 2.13) in the four formats, by the harness
+    """seq, cnn and custom saved under TF 2.13 (Keras 2.13) in five formats, by the harness
     (one save worker): fixture folders with the producer's own reference."""
     from harness.envs.uv import uv_bin
 
@@ -116,8 +116,8 @@ def frozen(tmp_path_factory, cache_dir):
         pytest.skip(f"uv is not installed ({exc})")
     root = tmp_path_factory.mktemp("frozen")
     rc = cli.main(["fixtures", "freeze", "--tf", PRODUCER, "--models", "seq,cnn,custom",
-                   "--formats", "h5,keras,keras-savedmodel,weights-h5", "--dir", str(root),
-                   "--cache-dir", str(cache_dir)])
+                   "--formats", "h5,keras,keras-savedmodel,weights-h5,weights-tf",
+                   "--dir", str(root), "--cache-dir", str(cache_dir)])
     assert rc == 0
     return root
 
@@ -164,6 +164,52 @@ def test_a_keras2_savedmodel_is_reexported_for_serving(frozen, tmp_path, cache_d
     (cell,) = _report(tmp_path / "results")["routes"][-1]["cells"]
     assert cell["status"] == "pass" and cell["params_equal"] == cell["params_total"] > 0
     assert (out / "saved_model.pb").is_file()
+
+
+BUILD_CNN = textwrap.dedent("""
+    import tensorflow as tf
+
+    keras = tf.keras
+
+
+    def build_model():  # the user's own code: the checkpoint holds only values
+        x = keras.Input((16, 16, 3), name="x")
+        h = keras.layers.Conv2D(8, 3, name="conv")(x)
+        h = keras.layers.BatchNormalization(name="bn")(h)
+        h = keras.layers.ReLU(name="relu")(h)
+        h = keras.layers.MaxPooling2D(name="pool")(h)
+        h = keras.layers.Flatten(name="flatten")(h)
+        return keras.Model(x, keras.layers.Dense(10, name="logits")(h), name="cnn")
+""")
+
+
+@pytest.mark.tf
+@pytest.mark.crossversion
+def test_a_users_checkpoint_with_build_model_migrates(frozen, tmp_path, cache_dir, capsys):
+    """The issue's `harness migrate ckpt/ --to 2.16 --custom-objects my_layers.py --tf 2.13`:
+    a Keras 2 TF-format checkpoint (values only, optimizer slots among them) and the user's
+    build_model(); the proof's reference is that model restored under 2.13, each parameter
+    checked against the checkpoint reader's values."""
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(_fixture(frozen, "cnn", "weights-tf") / "artifact" / "ckpt", ckpt)
+    (tmp_path / "my_layers.py").write_text(BUILD_CNN)
+    np.savez(tmp_path / "x.npz", x0=np.random.RandomState(0).rand(4, 16, 16, 3)
+             .astype("float32"))
+    rc = cli.main(["migrate", str(ckpt), "--to", TARGET, "--custom-objects",
+                   str(tmp_path / "my_layers.py"), "--tf", PRODUCER, "--inputs",
+                   str(tmp_path / "x.npz"), "--results-dir", str(tmp_path / "results"),
+                   "--cache-dir", str(cache_dir)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    report = _report(tmp_path / "results")
+    assert report["route"] == "producer-handoff"
+    (cell,) = report["routes"][-1]["cells"]
+    assert cell["status"] == "pass" and cell["params_equal"] == cell["params_total"] == 8
+    assert "proof reference: the outputs of build_model() with the checkpoint restored" in text
+    assert "optimizer state: NOT migrated" in text
+    assert (tmp_path / f"ckpt.migrated-{TARGET}.keras").is_file()
 
 
 SM_29 = ROOT / "fixtures" / "cnn-savedmodel-tf2.9.3"

@@ -182,6 +182,11 @@ def optimizer_in_artifact(req: dict) -> str | None:
     """The optimizer the original holds, as far as its bytes say (None: none, or not known)."""
     path = _entry(req)
     try:
+        if req["format"] in CHECKPOINT_FORMATS:
+            keys = [k for k, _ in tf.train.list_variables(str(path))]
+            held = [k for k in keys if k.startswith("optimizer/") or "/optimizer/" in k]
+            return f"an optimizer ({len(held)} checkpoint keys under optimizer/)" if held \
+                else None
         if file_kind(path) == "hdf5":
             import h5py
 
@@ -198,13 +203,11 @@ def optimizer_in_artifact(req: dict) -> str | None:
                 cfg = json.loads(z.read("config.json"))
             opt = (cfg.get("compile_config") or {}).get("optimizer")
             return (opt or {}).get("class_name") if isinstance(opt, dict) else opt
-        if req["format"] in CHECKPOINT_FORMATS:
-            keys = [k for k, _ in tf.train.list_variables(str(path))]
-            held = [k for k in keys if k.startswith("optimizer/") or "/optimizer/" in k]
-            return f"an optimizer ({len(held)} checkpoint keys under optimizer/)" if held \
-                else None
         if path.is_dir() and (path / "keras_metadata.pb").is_file():
-            return "an optimizer (Keras SavedModel)" if (path / "variables").is_dir() else None
+            # the metadata holds the model's JSON, training_config among it where compiled
+            found = re.search(rb'"optimizer_config": \{"class_name": "([^"]+)"',
+                              (path / "keras_metadata.pb").read_bytes())
+            return found.group(1).decode().split(">")[-1] if found else None
     except Exception:  # the report says "not known"
         return None
     return None
