@@ -323,6 +323,12 @@ def render(advisor: Advisor) -> str:
                              "format)")
             for alt in a.instead:
                 lines.append(f"           instead: {alt}")
+            if a.broken and is_native(a.loader):
+                from .migrate.hints import migrate_hint
+
+                hint = migrate_hint(fmt, old, new, "ARTIFACT")
+                if hint:
+                    lines.append(f"           or migrate: {hint}")
         lines.append("")
     changed = artifact_changes.between(view.path, old, new) if old != new else []
     if changed:
