@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,17 @@ from .vocab import FORMAT_TOLERANCES, Status
 
 
 def read_reference(ref_dir: Path) -> tuple[dict, list[np.ndarray], list[tuple[str, np.ndarray]]]:
+    """The save side's truth for one model, read once per file version: every loader of every
+    format of that model is judged against it (a night of reused cells judges thousands)."""
+    ref_dir = Path(ref_dir)
+    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size)
+                  for f in (ref_dir / "reference.json", ref_dir / "reference.npz"))
+    return _read_reference(str(ref_dir.resolve()), stamp)
+
+
+@lru_cache(maxsize=256)
+def _read_reference(ref_dir: str, stamp: tuple):
+    ref_dir = Path(ref_dir)
     meta = json.loads((ref_dir / "reference.json").read_text())
     with np.load(ref_dir / "reference.npz") as z:
         outputs = [z[f"y{i}"] for i in range(meta["n_outputs"])]

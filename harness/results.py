@@ -117,14 +117,17 @@ class RunDir:
     def read_info(self) -> dict:
         return read_run_info(self.path)
 
-    def append(self, row: dict) -> None:
+    def append(self, row: dict, sync: bool = True) -> None:
         """One finished cell, flushed and synced before the next: a killed host keeps it.  An
-        I/O error here (disk full) is the run's error, not the cell's: it propagates."""
+        I/O error here (disk full) is the run's error, not the cell's: it propagates.
+        `sync=False` for a row that costs nothing to make again (reused from the load cache):
+        flushed, but not waited for on the disk."""
         line = json.dumps(row, default=_jsonable)
         with self._lock, open(self.cells_file, "a") as f:
             f.write(line + "\n")
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
 
     def read(self) -> RunData:
         return read_run(self.path)

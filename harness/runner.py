@@ -379,7 +379,7 @@ class Run:
                         load=load, unavailable=unavailable,
                         tolerance_for_dtype=self.tolerance(cell), paths=self.paths,
                         reused_from=reused_from)
-        self.run.append(row)
+        self.run.append(row, sync=reused_from is None)
         with self.lock:
             self.done += 1
         self.progress.cell(row)
