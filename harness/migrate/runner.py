@@ -113,7 +113,7 @@ class Environments:
                                                      python=self.args.python)
                 env.check()
             else:
-                env, why = make._usable_env(spec, self.opts)
+                env, why = make.usable_env(spec, self.opts)
                 if env is None:
                     return None, why
             say(f"migrate: preparing TF {spec} ({env.backend})")

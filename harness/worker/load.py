@@ -22,7 +22,8 @@ def read_reference(ref_dir: Path) -> dict:
         if "inputs" in ref.files and "x0" not in ref.files:
             inputs = [ref["inputs"]]
         else:
-            inputs = [ref[f"x{i}"] for i in range(len(meta.get("inputs") or [0]))]
+            # an old reference has one `inputs` array (x0); a new one names its inputs (maybe none)
+            inputs = [ref[f"x{i}"] for i in range(len(meta["inputs"]) if "inputs" in meta else 1)]
         params = [(n, ref[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
         batch = None
         res = meta.get("resume") or {}

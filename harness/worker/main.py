@@ -1,7 +1,7 @@
 """Worker entry point: ``python -I main.py BATCH.json``.
 
-A batch is ``{"phase": "save"|"load"|"inspect", "out_dir": DIR, "requests": [...]}``, with
-optional ``"memory_limit_mb"`` (the worker's memory cap), ``"host_pid"`` (the worker exits
+A batch is ``{"phase": "save"|"load"|"inspect"|"migrate", "out_dir": DIR, "requests": [...]}``,
+with optional ``"memory_limit_mb"`` (the worker's memory cap), ``"host_pid"`` (the worker exits
 when that process is gone) and ``"feed": PREFIX`` (a streamed batch: more requests arrive as
 files, see _requests).  For each request,
 in order, the worker writes ``OUT/<id>.start`` before it begins and ``OUT/<id>.json`` (plus

@@ -173,6 +173,9 @@ def user_custom_objects(ctx: LoadContext) -> dict:
         spec.loader.exec_module(module)
         _user_modules[path] = module
     module = _user_modules[path]
+    declared = getattr(module, "custom_objects", None)
+    if isinstance(declared, dict):  # the file says what to pass, as a user's code would
+        return dict(declared)
     bases = tuple(b for b in (getattr(keras.layers, "Layer", None), getattr(keras, "Model", None),
                               getattr(keras.losses, "Loss", None),
                               getattr(keras.metrics, "Metric", None)) if b is not None)
