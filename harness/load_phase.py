@@ -45,6 +45,7 @@ class LoadPipeline:
             self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
         self.lock = threading.Lock()
         self.workers_left: dict[EnvSpec, int] = {}
+        self.load_envs = len([s for s in self.feeds if s not in run.unavailable])
 
     def start(self) -> list:
         """The load worker jobs (they wait for their feed); cells whose artifact exists
@@ -96,8 +97,8 @@ class LoadPipeline:
         run, feed = self.run, self.feeds[spec]
         name = env_name(spec.label, spec.device)
         try:
-            if run.opts.jobs < 2:
-                run.saves_done.wait()  # one slot: a waiting load worker would starve the saves
+            if not run.pipelined:
+                run.saves_done.wait()  # phases in turn: a waiting load worker holds a slot
             feed.wait()
             if feed.exhausted or run.stop.is_set():
                 return

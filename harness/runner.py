@@ -109,6 +109,7 @@ class Run:
         self.save_slots = opts.jobs
         self.saves_done = threading.Event()
         self.pipeline: LoadPipeline | None = None
+        self.pipelined = False
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
@@ -260,7 +261,12 @@ class Run:
         keep at least one slot, so waiting load workers can never starve them."""
         jobs = self.opts.jobs
         self.pipeline = None if self.opts.save_only else LoadPipeline(self)
-        pipelined = self.pipeline is not None and jobs >= 2
+        # A streamed load worker waits for saves while it holds its slot: pipeline only when
+        # every environment with loads can have a slot beside the saves' one.  Otherwise (a
+        # nightly: many environments) the phases run in turn, each with every slot.
+        pipelined = (self.pipeline is not None and jobs >= 2
+                     and self.pipeline.load_envs <= jobs - 1)
+        self.pipelined = pipelined
         self.save_slots = max(1, jobs - 1) if pipelined else jobs
         self.slots = threading.Semaphore(jobs)
         self.phase_slots = {"save": threading.Semaphore(self.save_slots),

@@ -327,9 +327,8 @@ def test_loads_start_while_saves_run_and_never_more_than_j_workers(tmp_path, mon
     trace.mkdir()
     monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
     monkeypatch.setenv("HARNESS_STUB_DELAY", "0.25")  # each cell: well above the host's poll
-    path = run(tmp_path, models=["mlp", "cnn"], load=["2.12", "2.16"], jobs=2,
-               load_cache=False)
-    assert len(read_run(path).rows) == 2 * 2 * (H5 + SM) and not read_run(path).missing
+    path = run(tmp_path, models=["mlp", "cnn"], load=["2.16"], jobs=2, load_cache=False)
+    assert len(read_run(path).rows) == 2 * (H5 + SM) and not read_run(path).missing
     lives = _lifetimes(trace)
     saves = [lf for lf in lives if lf[0] == "save"]
     loads = [lf for lf in lives if lf[0] == "load"]
@@ -358,3 +357,21 @@ def test_a_load_worker_that_cannot_start_fails_its_cells_and_the_run_ends(tmp_pa
     assert len(rows) == H5 + SM
     assert {r["error_type"] for r in rows} == {"WorkerStartFailed"}
     assert all("stub: no TF here" in r["error"] for r in rows)
+
+
+def test_with_more_load_environments_than_spare_slots_the_phases_run_in_turn(tmp_path,
+                                                                             monkeypatch):
+    """A streamed load worker waiting for saves would hold its slot: with two load environments
+    and -j 2 the loads start when the saves are done, each phase with every slot."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.1")
+    path = run(tmp_path, models=["mlp", "cnn"], load=["2.12", "2.16"], jobs=2,
+               load_cache=False)
+    assert not read_run(path).missing
+    lives = _lifetimes(trace)
+    saves = [lf for lf in lives if lf[0] == "save"]
+    loads = [lf for lf in lives if lf[0] == "load"]
+    assert len(saves) == 2  # the saves split by model across both slots
+    assert min(s for _, s, _ in loads) >= max(e for _, _, e in saves)
