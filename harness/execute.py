@@ -125,7 +125,8 @@ def run_batch(env, phase: str, requests: list, work_dir: Path, *,
               on_result: Callable, cell_timeout: float = 600,
               startup_timeout: float = 600, stop: threading.Event | None = None,
               memory_limit_mb: int | None = None, feed: Feed | None = None,
-              two_cpus: bool = False, budget: int | None = None) -> None:
+              two_cpus: bool = False, budget: int | None = None,
+              mounts: list | None = None) -> None:
     """Run `requests` (SaveRequest/LoadRequest, or their JSON dicts), then whatever `feed`
     hands out until it is closed and empty, through workers in `env`, until every one has a
     result, or until `stop` is set (Ctrl-C, SIGTERM): then the worker is killed and no further
@@ -146,6 +147,8 @@ at most this many fed requests per worker process (a fresh one takes the rest: b
             batch["feed"] = f"feed-{attempt}-"
         if two_cpus:
             batch["two_cpus"] = True
+        if mounts:  # folders fed requests will name (a container must see them from the start)
+            batch["mounts"] = [str(m) for m in mounts]
         if getattr(env, "worker_is_child", True):  # it can watch for the host's death
             batch["host_pid"] = os.getpid()
         if memory_limit_mb:

@@ -215,6 +215,7 @@ class Run:
         else:
             self.run = RunDir.create(self.opts.results_dir, self.opts.run_id)
             self.run.write_run_info(self._run_info())
+        (self.run.path / "artifacts").mkdir(exist_ok=True)
         paths = {str(getattr(env, "path", "")): f"<env {env_name(s.label, s.device)}>"
                  for s, env in self.envs.items() if getattr(env, "path", None)}
         self.paths = machine_paths(paths | {str(self.run.path.resolve()): "<run>",
@@ -350,7 +351,15 @@ class Run:
             execute.run_batch(env, phase, requests, self.work_dir(phase, env),
                               on_result=on_result, cell_timeout=self.opts.cell_timeout,
                               stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb,
-                              feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size)
+                              feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size,
+                              mounts=self._mounts() if feed is not None else None)
+
+    def _mounts(self) -> list[Path]:
+        """Where the artifacts of fed requests live: the run's, and those of pre-saved ones."""
+        out = [self.run.path / "artifacts"]
+        for p in self.presaved.values():
+            out += [p.artifact_dir, p.reference_dir]
+        return out
 
     def artifact_of(self, c: Cell) -> tuple[Path, Path]:
         pre = self.presaved_of(c)

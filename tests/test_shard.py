@@ -78,10 +78,15 @@ def test_two_real_shards_merge_into_the_whole_plan(tmp_path, cache_dir, uv_avail
     assert [m["shard"] for m in merged["merged_from"]] == [[1, 2], [2, 2]]
     assert set(merged["environments"]) == {"2.12", "2.16"}
 
-    # A shard missing: the merge still writes what it has and says what is missing.
+    # A shard missing: refused (exit 2) unless --allow-missing, which writes what it has, says
+    # what is missing and exits 1; the half run is never green.
     capsys.readouterr()
-    assert cli_main(["merge", str(runs[0].path), "--out", str(tmp_path / "half")]) == 0
+    assert cli_main(["merge", str(runs[0].path), "--out", str(tmp_path / "half")]) == 2
+    assert "planned cells are in no run given" in capsys.readouterr().err
+    assert cli_main(["merge", str(runs[0].path), "--out", str(tmp_path / "half"),
+                     "--allow-missing"]) == 1
     assert f"{sizes[1]} planned cell(s) are in no shard" in capsys.readouterr().err
+    assert cli_main(["check", str(tmp_path / "half")]) == 1
 
     # Runs of different matrices do not merge; the out folder is not touched.
     other = tmp_path / "other"

@@ -315,6 +315,7 @@ class DockerEnvironment(Environment):
         paths = [Path(batch_file).parent, Path(log).parent, Path(batch["out_dir"])]
         for req in batch["requests"]:
             paths += [Path(req[k]) for k in ("artifact_dir", "reference_dir") if req.get(k)]
+        paths += [Path(m) for m in batch.get("mounts") or []]  # what a streamed batch will need
         return start_container(
             image=self.tag, command=self.worker_command(batch_file), log=Path(log),
             paths=paths, code=(HARNESS_DIR, IN_CONTAINER), env=self.container_env(),
