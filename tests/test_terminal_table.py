@@ -159,3 +159,21 @@ def test_no_machine_path_in_any_report(tmp_path):
     assert "<tmp>/tmpab12/x" in json.dumps(data)
     for detail in (False, True):
         assert not PATHS.search(terminal_table(run, detail=detail, width=400))
+
+
+def test_the_compact_table_keeps_the_most_frequent_errors_and_points_to_detail(tmp_path):
+    from harness.reports.terminal import MAX_NOTES
+
+    rows = [row("2.12", "2.16", m, "h5", loader, "load-error", error_type="ValueError",
+                error=f"distinct failure number {i}{'x' * i}")
+            for i, (m, loader) in enumerate((m, ld) for m in MODELS
+                                            for ld in FORMAT_LOADERS["h5"])]
+    rows += [row("2.12", "2.16", m, "keras", FORMAT_LOADERS["keras"][0], "load-error",
+                 error_type="OSError", error="the common one") for m in MODELS]
+    out = terminal_table(make_run(tmp_path, rows=rows))
+    notes = [ln for ln in out.splitlines() if re.match(r"\[\d+\] ", ln)]
+    assert len(notes) == MAX_NOTES
+    assert any("the common one" in ln for ln in notes)  # the most frequent error is kept
+    assert "more (unnumbered marks) with --detail" in out
+    detail = terminal_table(tmp_path / "sample-run", detail=True)
+    assert len([ln for ln in detail.splitlines() if re.match(r"\[\d+\] ", ln)]) > MAX_NOTES

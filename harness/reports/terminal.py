@@ -25,18 +25,23 @@ GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells 
                 "[n] errors below (in full in cells.jsonl)")
 ALIKE = "(+n alike): n [variant] loaders that do the same, shown with --detail"
 MAX_ENVS_INLINE = 4
+MAX_NOTES = 8  # footnotes under the compact table; --detail lists every distinct error
 _COUNTS = re.compile(r"\b\d+/\d+\b")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 class Notes:
-    """Numbers each distinct error of a failing cell once.  Summaries that differ only in their
-    counts ("0/4 bit-identical", "0/8 bit-identical") share one footnote that lists them."""
+    """Numbers each distinct error of a failing cell once.  Summaries that read the same but for
+    their numbers ("0/4 bit-identical", "0/8 bit-identical"), as far as a line shows them, share
+    one footnote, which lists the counts (the full texts are in cells.jsonl)."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, shown: set | None = None):
         self.width = width
+        self.shown = shown  # None: every error gets a footnote; else only these keys
         self.numbers: dict[str, int] = {}
         self.texts: dict[str, str] = {}
         self.counts: dict[str, list[str]] = {}
+        self.cells: dict[str, int] = {}  # key -> how many cells show it
 
     def ref(self, cell: dict) -> int | None:
         if cell["status"] in ("pass", "unsupported"):
@@ -44,7 +49,11 @@ class Notes:
         text = error_summary(cell, width=10_000)
         if text is None:
             return None
-        key = _COUNTS.sub("#", text)
+        # one footnote per error as a person reads it: the visible text, numbers aside
+        key = _NUMBERS.sub("#", text[: self.width])
+        self.cells[key] = self.cells.get(key, 0) + 1
+        if self.shown is not None and key not in self.shown:
+            return None
         self.texts.setdefault(key, text)
         found = self.counts.setdefault(key, [])
         found += [c for c in _COUNTS.findall(text) if c not in found]
@@ -222,6 +231,13 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
             head += env_line(view)
         head += verdict + [""]
         table, legend = compact_table(view, notes)
+        if len(notes.numbers) > MAX_NOTES:  # the screen holds the most frequent errors
+            top = sorted(notes.cells, key=lambda k: -notes.cells[k])[:MAX_NOTES]
+            hidden = len(notes.numbers) - MAX_NOTES
+            notes = Notes(width, shown=set(top))
+            table, legend = compact_table(view, notes)
+            legend += (f"; the {MAX_NOTES} most frequent errors are below, {hidden} more "
+                       "(unnumbered marks) with --detail")
     counts = view.df["status"].value_counts()
     summary = f"{len(view.df)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     tail = ["", summary] + ([legend] if legend else []) + ([""] + notes.lines()
