@@ -258,12 +258,8 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
             if stream.done():
                 break
             rc = proc.poll()
-            if rc is not None:  # died before or between cells: TF does not import here, or
-                reason = _startup_failure(work_dir, rc, log)  # the machine killed it
-                for req in _drain_all(pending, stream, stop):
-                    on_result(req, {"status": outcomes.CRASH, "error_type": "WorkerStartFailed",
-                                    "error": reason, "log": str(log)})
-                return []
+            if rc is not None:  # died between cells, waiting for its feed
+                return _no_cell_running(rc, pending, stream, stop, work_dir, log, on_result)
             stream.feed.wait(POLL_SECONDS)
             last_progress = time.monotonic()
             continue
@@ -285,23 +281,16 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
         if rc is not None:
             if done.exists():  # finished just before exiting
                 continue
+            if not started.exists():  # before its first cell
+                return _no_cell_running(rc, pending, stream, stop, work_dir, log, on_result)
             if stop.is_set():  # killed by us on Ctrl-C: not the cell's fault
                 return []
-            if disk_full(work_dir, log):
-                raise HostIOError(f"the worker in {work_dir.name} died ({describe_exit(rc)}) "
-                                  "and the disk is full (No space left on device)")
-            if started.exists():
-                pending.pop(0)
-                on_result(current, {"status": outcomes.CRASH, "error_type": "WorkerDied",
-                                    "error": f"worker died ({describe_exit(rc)}) on this cell; "
-                                             f"log tail:\n{log_tail(log)}", "log": str(log)})
-                return pending  # a fresh worker takes the rest (and the feed)
-            # Died before starting a cell: TF does not import, or the batch is unreadable.
-            reason = _startup_failure(work_dir, rc, log)
-            for req in _drain_all(pending, stream, stop):
-                on_result(req, {"status": outcomes.CRASH, "error_type": "WorkerStartFailed",
-                                "error": reason, "log": str(log)})
-            return []
+            _check_disk(rc, work_dir, log)
+            pending.pop(0)
+            on_result(current, {"status": outcomes.CRASH, "error_type": "WorkerDied",
+                                "error": f"worker died ({describe_exit(rc)}) on this cell; "
+                                         f"log tail:\n{log_tail(log)}", "log": str(log)})
+            return pending  # a fresh worker takes the rest (and the feed)
         now = time.monotonic()
         if started.exists() and time.time() - _mtime(started) > cell_timeout:
             _kill(proc)
@@ -323,6 +312,29 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
         proc.wait(timeout=30)
     except Exception:
         _kill(proc)
+    return []
+
+
+def _check_disk(rc: int, work_dir: Path, log: Path) -> None:
+    """A worker that died on a full disk stops the run: it is never its cells' fault."""
+    if disk_full(work_dir, log):
+        raise HostIOError(f"the worker in {work_dir.name} died ({describe_exit(rc)}) "
+                          "and the disk is full (No space left on device)")
+
+
+def _no_cell_running(rc: int, pending: list, stream: _Stream, stop: threading.Event,
+                     work_dir: Path, log: Path, on_result) -> list:
+    """The worker exited while on no cell (before its first, or waiting for its feed): TF does
+    not import here, the batch is unreadable, or the machine killed it.  Unless we stopped it or
+    the disk is full, every request it would get fails the same way (nothing is left for a
+    fresh worker)."""
+    if stop.is_set():
+        return []
+    _check_disk(rc, work_dir, log)
+    reason = _startup_failure(work_dir, rc, log)
+    for req in _drain_all(pending, stream, stop):
+        on_result(req, {"status": outcomes.CRASH, "error_type": "WorkerStartFailed",
+                        "error": reason, "log": str(log)})
     return []
 
 

@@ -118,6 +118,9 @@ def main(argv):
     if trace:  # when this worker process lived, for tests of how many run at once
         with open(Path(trace) / f"{os.getpid()}-{time.time():.6f}", "w") as f:
             f.write(f"{batch['phase']} {time.time()}\n")
+    if os.environ.get("HARNESS_STUB_START_ENOSPC") == batch["phase"]:  # dies before any cell
+        sys.stderr.write("OSError: [Errno 28] No space left on device\n")
+        return 1
     if os.environ.get("HARNESS_STUB_IMPORT_FAIL") == batch["phase"]:
         _write_json(out / "versions.json", {"import_error": {"error_type": "ImportError",
                                                               "error": "stub: no TF here"}})

@@ -375,3 +375,13 @@ def test_with_more_load_environments_than_spare_slots_the_phases_run_in_turn(tmp
     loads = [lf for lf in lives if lf[0] == "load"]
     assert len(saves) == 2  # the saves split by model across both slots
     assert min(s for _, s, _ in loads) >= max(e for _, _, e in saves)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_worker_that_dies_of_a_full_disk_before_any_cell_stops_the_run(tmp_path,
+                                                                         monkeypatch, jobs):
+    monkeypatch.setenv("HARNESS_STUB_START_ENOSPC", "load")
+    with pytest.raises(HostIOError, match="No space left"):
+        run(tmp_path, jobs=jobs, load_cache=False)
+    data = read_run(tmp_path / "results" / "r")
+    assert not any(r["status"] == "crash" for r in data.rows) and data.missing
