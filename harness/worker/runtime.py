@@ -99,8 +99,9 @@ def variable_name(v) -> str:
 def variables_params(variables) -> list[tuple[str, np.ndarray]]:
     # Keras 2's lookup layers list a `VocabWeightHandler` among their weights (so that h5
     # files carry the vocabulary): not a variable; the vocabulary is state_params' business.
+    # A SavedModel's revived Keras 2 object lists None for such a table in `.variables`.
     return [(variable_name(v), to_numpy(v)) for v in variables
-            if type(v).__name__ != "VocabWeightHandler"]
+            if v is not None and type(v).__name__ != "VocabWeightHandler"]
 
 
 def state_params(model) -> list[tuple[str, np.ndarray]]:

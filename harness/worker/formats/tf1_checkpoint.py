@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from .. import zoo
-from ..runtime import LoadContext, Loaded, tf, to_numpy
+from ..runtime import LoadContext, Loaded, state_params, tf, to_numpy
 from ._converted import INPUT_NAME, inference_function, input_specs
 from .tf_checkpoint import key_map
 
@@ -26,6 +26,12 @@ STEPS = (1, 2)  # saved twice: the state file and max_to_keep have something to 
 def unsupported_reason(built) -> str | None:
     if not hasattr(tf.compat, "v1") or not hasattr(tf.compat.v1.train, "Saver"):
         return "tf.compat.v1.train.Saver does not exist in this TF"
+    if built.kind != "module" and state_params(built.obj):
+        # A TF1 script would build its tables with tf.compat.v1.lookup and an initializer op;
+        # the model's own hash table has no v1-variable form to rebuild it from.
+        return ("the harness writes this format by rebuilding the model as a graph of "
+                "tf.compat.v1 variables; its lookup table (the vocabulary of "
+                "TextVectorization/StringLookup) is no variable, so it has no such rebuild")
     return None
 
 
