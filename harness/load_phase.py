@@ -6,7 +6,9 @@ loader in every load environment, or its result reused from the load cache
 Load workers start while the saves still run (their TF import overlaps the saves) and take each
 artifact's cells as soon as it is saved: every save that is recorded feeds its cells to the
 `Feed` of each load environment (harness.execute), and the workers of one environment pull from
-it a few requests at a time, so a worker started later shares what is left.
+it a few requests at a time, so a worker started later shares what is left.  Which worker gets
+a free slot is `_score`'s choice (harness.slots): an environment's first worker before an extra
+one, and an extra one only while its share of the cells left there outweighs a TF import.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from .worker import outcomes
 
 if TYPE_CHECKING:
     from .runner import Run
+
+
+# An extra worker for an environment that has one already costs a TF import (seconds); it is
+# started only while each worker would still get at least this many cells of what is left.
+MIN_SHARE = 64
 
 
 def _needs_two_cpus(c: Cell) -> bool:
@@ -43,8 +50,10 @@ class LoadPipeline:
             self.feeds.setdefault(spec, Feed())
             self.planned[spec] = self.planned.get(spec, 0) + 1
             self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
+        self.future = dict(self.planned)  # cells not yet fed nor finished, per environment
         self.lock = threading.Lock()
         self.workers_left: dict[EnvSpec, int] = {}
+        self.running: dict[EnvSpec, int] = {}
         self.load_envs = len([s for s in self.feeds if s not in run.unavailable])
 
     def start(self) -> list:
@@ -55,14 +64,31 @@ class LoadPipeline:
             if self.run.is_presaved(key):
                 self.saved(key)
         envs = [s for s in self.feeds if s not in self.run.unavailable]
-        per_env = max(1, self.run.opts.jobs // max(1, len(envs)))
         jobs = []
         for spec in envs:
-            # a worker per -j share, fewer where the environment has few cells
-            n = max(1, min(per_env, self.planned[spec] // 8))
+            # up to -j workers each, fewer where the environment has few cells; whether the
+            # extra ones start is decided when a slot is free (_score)
+            n = max(1, min(self.run.opts.jobs, self.planned[spec] // MIN_SHARE))
             self.workers_left[spec] = n
+            self.running[spec] = 0
             jobs += [lambda spec=spec: self._worker(spec) for _ in range(n)]
         return jobs
+
+    def _score(self, spec: EnvSpec) -> float | None:
+        """This environment's claim on a free slot for one more worker: None = nothing left
+        for it, 0 = not now, else higher first (harness.slots)."""
+        feed = self.feeds[spec]
+        if feed.exhausted or self.run.stop.is_set():
+            return None
+        ready = len(feed)
+        with self.lock:
+            running, left = self.running[spec], self.future[spec]
+        if ready < 1:  # nothing to take yet (or all of it came from the load cache)
+            return 0
+        if running == 0:  # the environment's first worker: before any extra one
+            return 1e6 + ready
+        share = left / (running + 1)
+        return share if share >= MIN_SHARE else 0
 
     def saved(self, key: tuple) -> None:
         """A save was recorded (or its artifact existed before the run): finish the cells it
@@ -75,6 +101,7 @@ class LoadPipeline:
             spec = run.load_spec(c)
             saved = run.saved_of(c)
             if saved.get("status") != outcomes.OK or spec in run.unavailable:
+                self._settled(spec)
                 run.finish(c, saved, unavailable=run.unavailable.get(spec))
                 continue
             art, ref = run.artifact_of(c)
@@ -82,10 +109,16 @@ class LoadPipeline:
                 self.ids[spec] = self.ids.get(spec, 0) + 1
                 rid = f"l{self.ids[spec]:05d}"
             req = LoadRequest(rid, c, art, ref, unsafe=run.opts.unsafe)
-            if not _reuse(run, req, run.envs[spec], saved):
+            if _reuse(run, req, run.envs[spec], saved):
+                self._settled(spec)
+            else:
                 feed.setdefault(spec, []).append(req)
         for spec, requests in feed.items():
             self.feeds[spec].put(requests)
+
+    def _settled(self, spec: EnvSpec, n: int = 1) -> None:
+        with self.lock:
+            self.future[spec] = self.future.get(spec, 0) - n
 
     def close(self) -> None:
         """Every save is recorded: cells still waiting (none, unless a save phase was cut
@@ -97,14 +130,18 @@ class LoadPipeline:
         run, feed = self.run, self.feeds[spec]
         name = env_name(spec.label, spec.device)
         try:
-            if not run.pipelined:
-                run.saves_done.wait()  # phases in turn: a waiting load worker holds a slot
-            feed.wait()
-            if feed.exhausted or run.stop.is_set():
-                return
-            run.progress.env(name, "loading")
-            run.batch(run.envs[spec], "load", [], _on_result(run), feed=feed,
-                      two_cpus=self.two_cpus[spec])
+            if not run.slots.load(lambda: self._score(spec)):
+                return  # nothing left for this worker to do
+            with self.lock:
+                self.running[spec] += 1
+            try:
+                run.progress.env(name, "loading")
+                run.batch(run.envs[spec], "load", [], _on_result(run, self), feed=feed,
+                          two_cpus=self.two_cpus[spec])
+            finally:
+                with self.lock:
+                    self.running[spec] -= 1
+                run.slots.release()
         finally:
             with self.lock:
                 self.workers_left[spec] -= 1
@@ -113,8 +150,9 @@ class LoadPipeline:
                 run.progress.env(name, "done")
 
 
-def _on_result(run: Run):
+def _on_result(run: Run, pipeline: LoadPipeline):
     def on_result(req: LoadRequest, result: dict) -> None:
+        pipeline._settled(run.load_spec(req.cell))
         key = run.load_keys.get(req)
         if key and run.loads is not None and not run.stop.is_set():
             run.loads.put(key, result, result.get("arrays"), run.run.path.name)

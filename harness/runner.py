@@ -31,6 +31,7 @@ from .results import RunData, RunDir, RunError, read_run
 from .rows import LoadOutcome, Side, build_row, machine_paths
 from .save_cache import SaveCache
 from .save_phase import save_jobs
+from .slots import Slots
 from .specs import EnvSpec
 
 __all__ = ["Presaved", "Run", "RunOptions", "RunError", "Progress"]
@@ -105,11 +106,10 @@ class Run:
         self.loads = LoadCache(Path(opts.cache_dir) / "loads") if opts.load_cache else None
         self.load_keys: dict[LoadRequest, str | None] = {}
         self.reused = 0
-        self.save_envs = 1
-        self.save_slots = opts.jobs
+        self.save_groups = 1
+        self.slots: Slots | None = None
         self.saves_done = threading.Event()
         self.pipeline: LoadPipeline | None = None
-        self.pipelined = False
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
         self.cache_hits = 0
@@ -257,22 +257,19 @@ class Run:
 
     # -- the phases, pipelined -----------------------------------------------------------
     def _phases(self) -> None:
-        """SAVE and LOAD at once: load workers start (and import TF) while saves run and take
-        each artifact as soon as it is recorded.  At most -j worker processes run; saves always
-        keep at least one slot, so waiting load workers can never starve them."""
+        """SAVE and LOAD at once: at most -j worker processes, given out by harness.slots:
+        saves first; load workers as soon as no save waits for a slot (their TF import overlaps
+        the last saves, and they take each artifact as soon as it is recorded), the environment
+        with the most cells ready first, and a second worker for an environment while what is
+        left there is worth another TF import."""
         jobs = self.opts.jobs
         self.pipeline = None if self.opts.save_only else LoadPipeline(self)
-        # A streamed load worker waits for saves while it holds its slot: pipeline only when
-        # every environment with loads can have a slot beside the saves' one.  Otherwise (a
-        # nightly: many environments) the phases run in turn, each with every slot.
-        pipelined = (self.pipeline is not None and jobs >= 2
-                     and self.pipeline.load_envs <= jobs - 1)
-        self.pipelined = pipelined
-        self.save_slots = max(1, jobs - 1) if pipelined else jobs
-        self.slots = threading.Semaphore(jobs)
-        self.phase_slots = {"save": threading.Semaphore(self.save_slots),
-                            "load": threading.Semaphore(max(1, jobs - 1) if pipelined else jobs)}
         saves = save_jobs(self)
+        # a save environment's saves split by model across the slots, less one for the load
+        # workers beside them (where there are loads): the loads start at once
+        spare = jobs - 1 if self.pipeline is not None and jobs > 1 else jobs
+        self.save_groups = max(1, spare // max(1, len(saves)))
+        self.slots = Slots(jobs, saves=len(saves), stop=self.stop)
         loads = self.pipeline.start() if self.pipeline else []
         left = [len(saves)]
 
@@ -294,8 +291,6 @@ class Run:
         self.saves_done.set()
         if self.pipeline:
             self.pipeline.close()
-            if self.save_slots < self.opts.jobs:
-                self.phase_slots["load"].release()  # the saves' last slot goes to the loads
 
     def record_saved(self, key: tuple, result: dict) -> None:
         """A save's outcome: kept for its cells' rows, and its cells handed to the loads."""
@@ -344,15 +339,22 @@ class Run:
 
     def batch(self, env, phase: str, requests: list, on_result, *, feed=None,
               two_cpus: bool = False) -> None:
-        """One worker batch in `env`, once a slot of its phase and a process slot are free."""
-        with self.phase_slots[phase], self.slots:
-            if self.stop.is_set():
-                return
-            execute.run_batch(env, phase, requests, self.work_dir(phase, env),
-                              on_result=on_result, cell_timeout=self.opts.cell_timeout,
-                              stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb,
-                              feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size,
-                              mounts=self._mounts() if feed is not None else None)
+        """One worker batch in `env`.  Its slot: a save batch waits for one here (one of the
+        `expect`ed saves, harness.slots); a load worker got its own before (LoadPipeline)."""
+        if phase == "save":
+            with self.slots.save():
+                self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus)
+        else:
+            self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus)
+
+    def _batch(self, env, phase: str, requests: list, on_result, *, feed, two_cpus) -> None:
+        if self.stop.is_set():
+            return
+        execute.run_batch(env, phase, requests, self.work_dir(phase, env),
+                          on_result=on_result, cell_timeout=self.opts.cell_timeout,
+                          stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb,
+                          feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size,
+                          mounts=self._mounts() if feed is not None else None)
 
     def _mounts(self) -> list[Path]:
         """Where the artifacts of fed requests live: the run's, and those of pre-saved ones."""

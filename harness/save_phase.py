@@ -1,8 +1,9 @@
 """The SAVE phase of a run: each save environment builds the zoo models it needs and saves
 them in every format, through the verified save cache (harness.save_cache) unless it is off.
 An environment's saves are split by model across the slots saves may use (-j, less one for the
-load workers that run beside them: harness.load_phase).  Every recorded save goes to
-Run.record_saved, which hands its cells on to the load workers at once."""
+load workers that run beside them: harness.load_phase); the run's slots (harness.slots) count
+every save job from the start, so that no load worker takes a slot a save still needs.  Every
+recorded save goes to Run.record_saved, which hands its cells on to the load workers at once."""
 
 from __future__ import annotations
 
@@ -37,27 +38,30 @@ def save_jobs(run: Run) -> list:
                                                 "error": run.unavailable[spec]})
             continue
         jobs.append(lambda spec=spec, pairs=pairs: _save_env(run, spec, pairs))
-    run.save_envs = len(jobs)
     return jobs
 
 
 def _save_env(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]]) -> None:
     name = env_name(spec.label, spec.device)
     run.progress.env(name, "saving")
+    asked = [False]  # this job's save slot: asked for by its batches, or given up
     try:
-        _save_pairs(run, spec, pairs, name)
+        _save_pairs(run, spec, pairs, name, asked)
     finally:
+        if not asked[0]:
+            run.slots.save_skipped()
         run.progress.env(name, "saved")
 
 
-def _save_pairs(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]], name: str) -> None:
+def _save_pairs(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]], name: str,
+                asked: list) -> None:
     if run.cache is None:
         requests = []
         for i, (m, f) in enumerate(pairs):
             art = run.artifact_dir(spec, m, f)
             shutil.rmtree(art, ignore_errors=True)  # a resumed run re-saves, clean
             requests.append(SaveRequest(f"s{i:04d}", m, f, art, run.artifact_dir(spec, m)))
-        _save_batch(run, spec, requests, None)
+        _save_batch(run, spec, requests, None, asked)
         return
     entry = run.cache.entry(run.envs[spec])
     with entry.lock():  # another run saving the same entry: wait, then reuse its work
@@ -78,7 +82,7 @@ def _save_pairs(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]], name: str
             run.progress.message(f"save {name}: {len(pairs) - len(requests)}/{len(pairs)}"
                                   " from the save cache")
         if requests:
-            _save_batch(run, spec, requests, entry)
+            _save_batch(run, spec, requests, entry, asked)
 
 
 
@@ -95,7 +99,8 @@ def _record_save(run: Run, spec: EnvSpec, model: str, fmt: str, result: dict, en
 
 
 
-def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry) -> None:
+def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry,
+                asked: list) -> None:
     def on_result(req: SaveRequest, result: dict) -> None:
         # under --memory-limit a crash may be the limit's doing, not TF's: never cached
         limited = run.opts.memory_limit_mb and result.get("status") == outcomes.CRASH
@@ -103,7 +108,9 @@ def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry) -> 
             entry.put(req.model, req.format, result)
         _record_save(run, spec, req.model, req.format, result, entry)
 
-    groups = _by_model(requests, max(1, run.save_slots // max(1, run.save_envs)))
+    groups = _by_model(requests, run.save_groups)
+    run.slots.expect_saves(len(groups) - 1)  # the job's one counted save becomes len(groups)
+    asked[0] = True
     if len(groups) == 1:
         run.batch(run.envs[spec], "save", requests, on_result)
         return

@@ -335,10 +335,7 @@ def test_loads_start_while_saves_run_and_never_more_than_j_workers(tmp_path, mon
     assert saves and loads
     # pipelined: a load worker was already running before the last save worker ended
     assert min(s for _, s, _ in loads) < max(e for _, _, e in saves)
-    # bounded: at no moment more worker processes than -j
-    moments = sorted(t for _, s, e in lives for t in (s, e) if t < 1e18)
-    busiest = max(sum(1 for _, s, e in lives if s <= t < e) for t in moments)
-    assert busiest <= 2
+    assert _busiest(lives) <= 2  # bounded: at no moment more worker processes than -j
 
 
 def test_batch_size_recycles_a_streamed_worker(tmp_path):
@@ -359,22 +356,74 @@ def test_a_load_worker_that_cannot_start_fails_its_cells_and_the_run_ends(tmp_pa
     assert all("stub: no TF here" in r["error"] for r in rows)
 
 
-def test_with_more_load_environments_than_spare_slots_the_phases_run_in_turn(tmp_path,
-                                                                             monkeypatch):
-    """A streamed load worker waiting for saves would hold its slot: with two load environments
-    and -j 2 the loads start when the saves are done, each phase with every slot."""
+def _busiest(lives) -> int:
+    moments = sorted(t for _, s, e in lives for t in (s, e) if t < 1e18)
+    return max(sum(1 for _, s, e in lives if s <= t < e) for t in moments)
+
+
+def test_loads_wait_for_no_save_and_a_slot_never_idles_behind_them(tmp_path, monkeypatch):
+    """Two load environments, -j 2: the saves keep one slot and the other goes to a load
+    worker at once; no save ever waits behind load workers; never more than -j processes."""
     trace = tmp_path / "trace"
     trace.mkdir()
     monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
-    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.1")
+    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.25")
     path = run(tmp_path, models=["mlp", "cnn"], load=["2.12", "2.16"], jobs=2,
                load_cache=False)
     assert not read_run(path).missing
     lives = _lifetimes(trace)
     saves = [lf for lf in lives if lf[0] == "save"]
     loads = [lf for lf in lives if lf[0] == "load"]
-    assert len(saves) == 2  # the saves split by model across both slots
-    assert min(s for _, s, _ in loads) >= max(e for _, _, e in saves)
+    assert len(saves) == 1  # one slot for the saves, the other for the loads beside them
+    assert min(s for _, s, _ in loads) < max(e for _, _, e in saves)
+    assert _busiest(lives) <= 2
+
+
+def test_saves_of_several_environments_come_before_any_load(tmp_path, monkeypatch):
+    """Two save environments and -j 1: the second save job is never kept waiting by a load
+    worker that took the slot first."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.05")
+    path = run(tmp_path, save=["2.12", "2.16"], load=["2.12", "2.16"], jobs=1,
+               load_cache=False)
+    assert not read_run(path).missing
+    lives = _lifetimes(trace)
+    saves = [lf for lf in lives if lf[0] == "save"]
+    loads = [lf for lf in lives if lf[0] == "load"]
+    assert len(saves) == 2 and min(s for _, s, _ in loads) >= max(e for _, _, e in saves)
+    assert _busiest(lives) <= 1
+
+
+def test_an_environment_left_alone_gets_a_second_worker(tmp_path, monkeypatch):
+    """Work stealing: once the saves are done, the free slot goes to a second worker of the
+    load environment that still has many cells (its share above load_phase.MIN_SHARE)."""
+    from harness import load_phase
+
+    monkeypatch.setattr(load_phase, "MIN_SHARE", 3)
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.1")
+    path = run(tmp_path, models=["mlp", "cnn"], jobs=2, load_cache=False)
+    data = read_run(path)
+    assert not data.missing and len(data.rows) == 2 * (H5 + SM)
+    lives = _lifetimes(trace)
+    loads = sorted(lf for lf in lives if lf[0] == "load")
+    saves_end = max(e for p, _, e in lives if p == "save")
+    assert len(loads) == 2 and max(s for _, s, _ in loads) >= saves_end
+    assert _busiest(lives) <= 2
+
+
+def test_no_load_worker_starts_when_the_load_cache_has_every_cell(tmp_path, monkeypatch):
+    run(tmp_path, run_id="one")
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    rows = read_run(run(tmp_path, run_id="two")).rows
+    assert {r["reused_from"] for r in rows} == {"one"}
+    assert not [lf for lf in _lifetimes(trace) if lf[0] == "load"]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
