@@ -135,6 +135,83 @@ def test_staging_writes_what_the_loaders_read(tmp_path):
     assert stage(fx, tmp_path / "cache") == (art, ref)  # made once, reused
 
 
+class _FakeEnv:
+    """Enough of an environment for `freeze`: no TF, nothing installed."""
+
+    backend = "uv"
+    info = {"tf": "2.99.0"}
+
+    def __init__(self, spec, cache_dir):
+        self.spec = spec
+
+    def check(self):
+        pass
+
+    def create(self):
+        pass
+
+
+def _fake_save_worker(env, phase, requests, work_dir, *, on_result, **kw):
+    """One worker process: it builds each model once and saves every requested format from
+    that one live object, as harness/worker/save.py does; its `h5` save drops the optimizer
+    from the live model, as Keras 3's legacy .h5 save does."""
+    live: dict[str, dict] = {}
+    for req in requests:
+        model = live.setdefault(req.model, {"optimizer": "Adam"})
+        ref = Path(req.reference_dir)
+        if not (ref / "reference.json").exists():
+            ref.mkdir(parents=True, exist_ok=True)
+            np.savez(ref / "reference.npz", x0=np.zeros((2, 3), "float32"),
+                     y0=np.ones((2, 1), "float32"), p0=np.ones(3, "float32"))
+            (ref / "reference.json").write_text(json.dumps(
+                {"model": req.model, "scope": req.model, "n_outputs": 1, "param_names": ["w"],
+                 "inputs": [{"name": "x", "dtype": "float32", "shape": [None, 3]}],
+                 "outputs": [{"name": "y", "dtype": "float32", "shape": [None, 1]}],
+                 "resume": {"optimizer": model["optimizer"], "iterations": 2}}))
+        art = Path(req.artifact_dir)
+        art.mkdir(parents=True, exist_ok=True)
+        (art / "compile_config.json").write_text(json.dumps({"optimizer": model["optimizer"]}))
+        if req.format == "h5":
+            model["optimizer"] = None
+        (art / "manifest.json").write_text(json.dumps(
+            {"format": req.format, "model": req.model, "on_disk_format": "zip",
+             "producer": {"tf": "2.99.0", "keras": "3.99.0"}}))
+        on_result(req, {"status": "ok"})
+
+
+@pytest.mark.parametrize("formats", [["h5", "keras"], ["keras", "h5"]])
+def test_freeze_saves_no_format_after_another_from_one_live_model(tmp_path, monkeypatch,
+                                                                   formats):
+    """A `.keras` frozen after an `.h5` of the same live Keras 3 model held no optimizer (its
+    loaders then compiled RMSprop): each artifact must come from a model nothing else was
+    saved from, whatever the order of --formats."""
+    from harness import envs, execute
+    from harness.fixtures import make
+
+    monkeypatch.setattr(envs, "get_backend", lambda name: _FakeEnv)
+    monkeypatch.setattr(execute, "run_batch", _fake_save_worker)
+    made = make.freeze("2.99", ["cnn"], formats, tmp_path / "fx",
+                       make.Options(cache_dir=tmp_path / "cache"))
+    assert sorted(fx.name for fx in made) == ["cnn-h5-tf2.99.0", "cnn-keras-tf2.99.0"]
+    for fx in made:
+        art = json.loads((fx.path / "artifact" / "compile_config.json").read_text())
+        assert art == {"optimizer": "Adam"}, fx.name
+        assert json.loads(fx.reference["resume"])["optimizer"] == "Adam", fx.name
+        with np.load(fx.path / "inputs.npz") as z:
+            assert z.files == ["x0"]
+
+
+def test_freeze_plans_one_worker_and_one_reference_per_artifact(tmp_path):
+    from harness.fixtures.make import save_batches
+
+    batches = save_batches([("cnn", "h5"), ("cnn", "keras"), ("seq", "h5"), ("cnn", "h5")],
+                           tmp_path)
+    assert [len(b) for b in batches] == [1, 1, 1]
+    reqs = [r for (r,) in batches]
+    assert len({r.reference_dir for r in reqs}) == len({r.artifact_dir for r in reqs}) == 3
+    assert all(r.artifact_dir == r.reference_dir / r.format for r in reqs)
+
+
 # -- real TF -------------------------------------------------------------------------------------
 def _cli(args: list[str], capsys) -> tuple[int, str, str]:
     rc = cli.main(args)
