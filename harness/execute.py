@@ -126,24 +126,27 @@ def run_batch(env, phase: str, requests: list, work_dir: Path, *,
               startup_timeout: float = 600, stop: threading.Event | None = None,
               memory_limit_mb: int | None = None, feed: Feed | None = None,
               two_cpus: bool = False, budget: int | None = None,
-              mounts: list | None = None) -> None:
+              mounts: list | None = None, then: Callable | None = None) -> None:
     """Run `requests` (SaveRequest/LoadRequest, or their JSON dicts), then whatever `feed`
     hands out until it is closed and empty, through workers in `env`, until every one has a
     result, or until `stop` is set (Ctrl-C, SIGTERM): then the worker is killed and no further
     result is reported, so a killed cell is never recorded as a crash and `--resume` does it
     again.  A worker that dies because the disk is full stops the run (HostIOError), it does not
     make a `crash` cell.  `two_cpus`: some request of the feed needs two logical CPUs; `budget`:
-at most this many fed requests per worker process (a fresh one takes the rest: bounds memory)."""
+at most this many fed requests per worker process (a fresh one takes the rest: bounds memory).
+`then()`: asked once when `requests` are done, returns a Feed the same worker goes on with (a
+save worker that loads next: one TF import for both) or None (it ends)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     pending = list(requests)
     attempt = 0
     stop = stop or threading.Event()
-    while (pending or (feed is not None and not feed.exhausted)) and not stop.is_set():
+    source = _Source(feed, then)
+    while (pending or source.open) and not stop.is_set():
         attempt += 1
         batch_file = work_dir / f"batch-{attempt}.json"
         batch = {"phase": phase, "out_dir": str(work_dir),
                  "requests": [_request_json(r) for r in pending]}
-        if feed is not None:
+        if source.streamed:
             batch["feed"] = f"feed-{attempt}-"
         if two_cpus:
             batch["two_cpus"] = True
@@ -160,7 +163,7 @@ at most this many fed requests per worker process (a fresh one takes the rest: b
             _live.add(proc)
         try:
             pending = _watch(proc, pending, work_dir, log, on_result, cell_timeout,
-                             startup_timeout, stop, _Stream(feed, work_dir, attempt, budget))
+                             startup_timeout, stop, _Stream(source, work_dir, attempt, budget))
         finally:
             with _live_lock:
                 _live.discard(proc)
@@ -168,14 +171,43 @@ at most this many fed requests per worker process (a fresh one takes the rest: b
                 _kill(proc)
 
 
+class _Source:
+    """Where a batch's further requests come from, across its workers: a feed from the start,
+    or one that `then()` gives once the batch's own requests are done, or none."""
+
+    def __init__(self, feed: Feed | None, then: Callable | None):
+        self.feed, self.then = feed, then
+
+    @property
+    def streamed(self) -> bool:  # the worker is told to read feed files (and an end marker)
+        return self.feed is not None or self.then is not None
+
+    @property
+    def open(self) -> bool:  # more may come
+        return self.feed is not None and not self.feed.exhausted
+
+    def go_on(self) -> bool:
+        """The batch's own requests are done: take up the follow-on feed (once); True if
+        there is one."""
+        if self.feed is None and self.then is not None:
+            then, self.then = self.then, None
+            self.feed = then()
+        return self.feed is not None
+
+
 class _Stream:
     """One worker's share of a feed: feed files `feed-<attempt>-<k>.json`, then `...end`."""
 
-    def __init__(self, feed: Feed | None, work_dir: Path, attempt: int,
+    def __init__(self, source: _Source, work_dir: Path, attempt: int,
                  budget: int | None = None):
-        self.feed, self.work_dir, self.prefix, self.k = feed, work_dir, f"feed-{attempt}-", 0
+        self.source, self.work_dir, self.prefix, self.k = source, work_dir, f"feed-{attempt}-", 0
         self.ended = False
+        self.announced = source.streamed  # the worker was told to read feed files
         self.budget, self.fed = budget, 0
+
+    @property
+    def feed(self) -> Feed | None:
+        return self.source.feed
 
     @property
     def spent(self) -> bool:
@@ -201,14 +233,19 @@ class _Stream:
 
     def done(self) -> bool:
         """Nothing more will come: tell the worker (once) and say so."""
-        if self.feed is None:
+        if not self.source.go_on():
+            if self.announced:
+                self._end()
             return True
         if not self.feed.exhausted and not self.spent:
             return False
+        self._end()
+        return True
+
+    def _end(self) -> None:
         if not self.ended:
             _write_host_file(self.work_dir / f"{self.prefix}end", "")
             self.ended = True
-        return True
 
 
 def _write_host_file(path: Path, text: str) -> None:

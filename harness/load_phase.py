@@ -51,6 +51,7 @@ class LoadPipeline:
             self.planned[spec] = self.planned.get(spec, 0) + 1
             self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
         self.future = dict(self.planned)  # cells not yet fed nor finished, per environment
+        self.feeding = 0  # saved() calls under way
         self.lock = threading.Lock()
         self.workers_left: dict[EnvSpec, int] = {}
         self.running: dict[EnvSpec, int] = {}
@@ -95,6 +96,17 @@ class LoadPipeline:
         cannot serve, reuse what the load cache has, and feed the rest to their workers."""
         with self.lock:
             cells = self.waiting.pop(key, [])
+            self.feeding += 1
+        try:
+            self._feed(cells)
+        finally:
+            with self.lock:
+                self.feeding -= 1
+                last = not self.waiting and self.feeding == 0
+            if last:  # every save is recorded: the feeds end (a save worker that went on
+                self.close()  # loading must not wait for its own save job to return)
+
+    def _feed(self, cells: list[Cell]) -> None:
         run = self.run
         feed: dict[EnvSpec, list[LoadRequest]] = {}
         for c in cells:
@@ -116,6 +128,32 @@ class LoadPipeline:
         for spec, requests in feed.items():
             self.feeds[spec].put(requests)
 
+    def follow_on(self, spec: EnvSpec):
+        """For a save batch in `spec`: (then, finish, two_cpus).  `then()` (asked when its
+        saves are done) makes its worker one of `spec`'s load workers, TF already imported,
+        when that environment has cells ready, no save waits for the slot and another worker
+        there is worth it (_score); `finish()` after the batch; `two_cpus`: the worker must
+        start with the two logical CPUs those loads need.  (None, None, False) where `spec` has
+        no loads."""
+        if spec not in self.feeds or spec in self.run.unavailable:
+            return None, None, False
+        took = []
+
+        def then():
+            if self.run.slots.saves_pending() or not self._score(spec):
+                return None
+            with self.lock:
+                self.running[spec] += 1
+            took.append(True)
+            self.run.progress.env(env_name(spec.label, spec.device), "loading")
+            return self.feeds[spec]
+
+        def finish():
+            if took:
+                with self.lock:
+                    self.running[spec] -= 1
+        return then, finish, self.two_cpus[spec]
+
     def _settled(self, spec: EnvSpec, n: int = 1) -> None:
         with self.lock:
             self.future[spec] = self.future.get(spec, 0) - n
@@ -136,7 +174,7 @@ class LoadPipeline:
                 self.running[spec] += 1
             try:
                 run.progress.env(name, "loading")
-                run.batch(run.envs[spec], "load", [], _on_result(run, self), feed=feed,
+                run.batch(run.envs[spec], "load", [], on_load_result(run, self), feed=feed,
                           two_cpus=self.two_cpus[spec])
             finally:
                 with self.lock:
@@ -150,7 +188,7 @@ class LoadPipeline:
                 run.progress.env(name, "done")
 
 
-def _on_result(run: Run, pipeline: LoadPipeline):
+def on_load_result(run: Run, pipeline: LoadPipeline):
     def on_result(req: LoadRequest, result: dict) -> None:
         pipeline._settled(run.load_spec(req.cell))
         key = run.load_keys.get(req)

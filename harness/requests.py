@@ -22,7 +22,7 @@ class SaveRequest:
     test_hook: str | None = None  # the test suite's way to make a real worker die or hang
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "model": self.model, "format": self.format,
+        out = {"id": self.id, "phase": "save", "model": self.model, "format": self.format,
                "artifact_dir": str(self.artifact_dir), "reference_dir": str(self.reference_dir)}
         if self.test_hook:
             out["test_hook"] = self.test_hook
@@ -41,7 +41,8 @@ class LoadRequest:
     unsafe: bool = False  # --unsafe: let Keras deserialize code (Lambda layers)
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "cell": self.cell.as_dict(), "model": self.cell.model,
+        out = {"id": self.id, "phase": "load", "cell": self.cell.as_dict(),
+               "model": self.cell.model,
                "format": self.cell.format, "loader": self.cell.loader,
                "artifact_dir": str(self.artifact_dir), "reference_dir": str(self.reference_dir)}
         if self.unsafe:

@@ -338,23 +338,27 @@ class Run:
             return path
 
     def batch(self, env, phase: str, requests: list, on_result, *, feed=None,
-              two_cpus: bool = False) -> None:
+              two_cpus: bool = False, then=None) -> None:
         """One worker batch in `env`.  Its slot: a save batch waits for one here (one of the
-        `expect`ed saves, harness.slots); a load worker got its own before (LoadPipeline)."""
+        counted saves, harness.slots); a load worker got its own before (LoadPipeline).
+        `then`: the save worker may go on as a load worker (harness.execute.run_batch)."""
         if phase == "save":
             with self.slots.save():
-                self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus)
+                self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus,
+                            then=then)
         else:
             self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus)
 
-    def _batch(self, env, phase: str, requests: list, on_result, *, feed, two_cpus) -> None:
+    def _batch(self, env, phase: str, requests: list, on_result, *, feed, two_cpus,
+               then=None) -> None:
         if self.stop.is_set():
             return
+        streamed = feed is not None or then is not None
         execute.run_batch(env, phase, requests, self.work_dir(phase, env),
                           on_result=on_result, cell_timeout=self.opts.cell_timeout,
                           stop=self.stop, memory_limit_mb=self.opts.memory_limit_mb,
                           feed=feed, two_cpus=two_cpus, budget=self.opts.batch_size,
-                          mounts=self._mounts() if feed is not None else None)
+                          mounts=self._mounts() if streamed else None, then=then)
 
     def _mounts(self) -> list[Path]:
         """Where the artifacts of fed requests live: the run's, and those of pre-saved ones."""

@@ -11,8 +11,9 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from .load_phase import on_load_result
 from .plan import env_name
-from .requests import SaveRequest
+from .requests import LoadRequest, SaveRequest
 from .rows import scrub_paths
 from .save_cache import place
 from .specs import EnvSpec
@@ -112,12 +113,30 @@ def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry,
     run.slots.expect_saves(len(groups) - 1)  # the job's one counted save becomes len(groups)
     asked[0] = True
     if len(groups) == 1:
-        run.batch(run.envs[spec], "save", requests, on_result)
+        _save_group(run, spec, requests, on_result)
         return
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:  # within this env's -j share
-        for fut in [pool.submit(run.batch, run.envs[spec], "save", g, on_result)
-                    for g in groups]:
+        for fut in [pool.submit(_save_group, run, spec, g, on_result) for g in groups]:
             fut.result()
+
+
+def _save_group(run: Run, spec: EnvSpec, requests: list[SaveRequest], on_result) -> None:
+    """One save worker; when its saves are done it may go on loading in the same environment
+    (LoadPipeline.follow_on): one TF import for both."""
+    then = finish = None
+    two_cpus = False  # (a batch with the `mirrored` model gets two anyway: worker/main.py)
+    if run.pipeline is not None:
+        then, finish, two_cpus = run.pipeline.follow_on(spec)
+    loads = on_load_result(run, run.pipeline) if then else None
+
+    def on_any(req, result: dict) -> None:
+        (loads if isinstance(req, LoadRequest) else on_result)(req, result)
+
+    try:
+        run.batch(run.envs[spec], "save", requests, on_any, then=then, two_cpus=two_cpus)
+    finally:
+        if finish:
+            finish()
 
 
 def _by_model(requests: list[SaveRequest], groups: int) -> list[list[SaveRequest]]:

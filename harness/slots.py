@@ -48,6 +48,11 @@ class Slots:
         with self.cond:
             self.saves_waiting += n
 
+    def saves_pending(self) -> bool:
+        """Some save job still waits for a slot (or has not asked yet)."""
+        with self.cond:
+            return self.saves_waiting > 0
+
     def save_skipped(self) -> None:
         """A counted save job that will not ask after all (stopped, or nothing to save)."""
         with self.cond:

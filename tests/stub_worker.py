@@ -56,7 +56,8 @@ def _action(req):
     table = json.loads(Path(script).read_text()) if script else {}
     keys = [f"{req['model']}/{req['format']}/{req.get('loader', '')}",
             f"{req['model']}/{req['format']}", req["model"]]
-    phase_keys = [f"{os.environ.get('HARNESS_STUB_PHASE', '')}:{k}" for k in keys]
+    phase = req.get("phase") or os.environ.get("HARNESS_STUB_PHASE", "")
+    phase_keys = [f"{phase}:{k}" for k in keys]
     for key in phase_keys + keys:
         if key in table:
             return table[key]
@@ -150,7 +151,8 @@ def main(argv):
             result = {"status": action, "error_type": "StubError",
                       "error": f"stub says {action}"}
         else:
-            result = (save if batch["phase"] == "save" else load)(req, out)
+            phase = req.get("phase") or batch["phase"]
+            result = (save if phase == "save" else load)(req, out)
         result["id"] = req["id"]
         result["seconds"] = 0.01
         _write_json(out / f"{req['id']}.json", result)

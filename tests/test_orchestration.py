@@ -416,6 +416,29 @@ def test_an_environment_left_alone_gets_a_second_worker(tmp_path, monkeypatch):
     assert _busiest(lives) <= 2
 
 
+def test_a_save_worker_goes_on_loading_in_its_own_environment(tmp_path, monkeypatch):
+    """Save and load in the same two environments, -j 2: each environment's save worker loads
+    next (one TF import each), so the whole run takes two worker processes; every cell is there
+    once, and a crash among the loads it took is still that cell's alone."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
+    stub_script = {"load:cnn/h5/h5py.File": "abort"}
+    Path(os.environ["HARNESS_STUB_SCRIPT"]).write_text(json.dumps(stub_script))
+    path = run(tmp_path, save=["2.12", "2.16"], load=["2.12", "2.16"],
+               models=["mlp", "cnn"], jobs=2, load_cache=False)
+    data = read_run(path)
+    assert not data.missing and len(data.rows) == 4 * 2 * (H5 + SM)
+    crashed = {(r["save_tf"], r["load_tf"]) for r in data.rows if r["status"] == "crash"}
+    assert crashed == {(s, ld) for s in ("2.12", "2.16") for ld in ("2.12", "2.16")}
+    assert all(r["model"] == "cnn" and r["loader"] == "h5py.File"
+               for r in data.rows if r["status"] == "crash")
+    lives = _lifetimes(trace)
+    assert {p for p, _, _ in lives} == {"save"}  # no worker was started for loads alone
+    # two to begin with, and a fresh one after each crash
+    assert len(lives) == 2 + len([r for r in data.rows if r["status"] == "crash"])
+
+
 def test_no_load_worker_starts_when_the_load_cache_has_every_cell(tmp_path, monkeypatch):
     run(tmp_path, run_id="one")
     trace = tmp_path / "trace"

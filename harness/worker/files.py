@@ -20,6 +20,15 @@ def error_fields(exc: BaseException) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
         "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
-        "error": str(exc).strip()[:2000],
+        "error": _shorten(str(exc).strip()),
         "traceback": "".join(tb)[-6000:],
     }
+
+
+def _shorten(message: str, limit: int = 2000) -> str:
+    """At most `limit` characters, keeping both ends: TF's graph errors put the Python stack
+    of the failing node first and what went wrong ("Table not initialized") last."""
+    if len(message) <= limit:
+        return message
+    half = (limit - 5) // 2
+    return f"{message[:half]} ... {message[-half:]}"

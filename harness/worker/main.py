@@ -1,6 +1,8 @@
 """Worker entry point: ``python -I main.py BATCH.json``.
 
-A batch is ``{"phase": "save"|"load"|"inspect"|"migrate", "out_dir": DIR, "requests": [...]}``,
+A batch is ``{"phase": "save"|"load"|"inspect"|"migrate", "out_dir": DIR, "requests": [...]}``;
+a request may name its own ``"phase"`` (a save worker that goes on to load: one TF import for
+both),
 with optional ``"memory_limit_mb"`` (the worker's memory cap), ``"host_pid"`` (the worker exits
 when that process is gone) and ``"feed": PREFIX`` (a streamed batch: more requests arrive as
 files, see _requests).  For each request,
@@ -53,6 +55,18 @@ def _memory_note(result: dict, limit: str | None) -> dict:
     return result
 
 
+RUNNERS = {"save": "run_save", "load": "run_load", "inspect": "run_inspect",
+           "migrate": "run_migrate"}
+
+
+def _runner(phase: str):
+    """The function that runs one request of `phase` (its module imported on first use)."""
+    import importlib
+
+    name = RUNNERS.get(phase, "run_load")
+    return getattr(importlib.import_module(f"tfh_worker.{name[4:]}"), name)
+
+
 FEED_POLL_SECONDS = 0.05
 
 
@@ -103,15 +117,8 @@ def main(argv: list[str]) -> int:
 
     write_json_atomic(out / "versions.json", runtime.versions() | {
         "import_seconds": time.monotonic() - t0, "memory_limit": limit})
-    if batch["phase"] == "save":
-        from tfh_worker.save import run_save as run_one
-    elif batch["phase"] == "inspect":
-        from tfh_worker.inspect import run_inspect as run_one
-    elif batch["phase"] == "migrate":
-        from tfh_worker.migrate import run_migrate as run_one
-    else:
-        from tfh_worker.load import run_load as run_one
     for req in _requests(batch, out):
+        run_one = _runner(req.get("phase") or batch["phase"])
         (out / f"{req['id']}.start").write_text(str(time.time()))
         start = time.monotonic()
         _test_hook(req)
