@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 
-POLL_SECONDS = 0.05  # scores change without notice (a feed grows): look again this often
+POLL_SECONDS = 0.25  # scores change without notice (a feed grows): look again this often
 
 
 class Slots:
