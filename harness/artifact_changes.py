@@ -163,7 +163,7 @@ def _diff(fmt: str, old: str, new: str, a: dict, b: dict) -> list[Change]:
     for model in sorted(set(a) & set(b)):
         ca, cb = a[model].get("checkpoint"), b[model].get("checkpoint")
         if ca and cb:
-            for param in set(ca) & set(cb):
+            for param in sorted(set(ca) & set(cb)):  # (ties in most_common keep this order)
                 if ca[param].isdisjoint(cb[param]):  # none of its old keys holds it any more
                     keys.renamed[_rename(_shown(ca[param]), _shown(cb[param]))] += 1
                     keys.models.add(model)

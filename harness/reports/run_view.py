@@ -268,6 +268,17 @@ class RunView:
         return _order(set(self.df["model"]), MODELS)
 
     def loaders(self, fmt: str | None = None) -> list[str]:
+        """The loaders of `fmt` (all formats: None) in the run.  Advice asks this for every
+        upgrade x format x loader (tens of thousands of times on a nightly): computed once."""
+        if fmt not in self._loaders:
+            self._loaders[fmt] = self._find_loaders(fmt)
+        return list(self._loaders[fmt])
+
+    @cached_property
+    def _loaders(self) -> dict[str | None, list[str]]:
+        return {}
+
+    def _find_loaders(self, fmt: str | None) -> list[str]:
         df = self.df if fmt is None else self.df[self.df["format"] == fmt]
         seen = list(dict.fromkeys(df["loader"]))
         # the vocabulary's order (the default call first, then workarounds), then any other
