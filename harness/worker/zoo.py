@@ -394,5 +394,11 @@ def set_seeds(seed: int) -> None:
 
 def clear_session() -> None:
     """Forget Keras' global state: without it, automatic names grow with each model a process
-    builds or loads (`lstm_cell_3`), and parameter names would depend on cell order."""
-    keras.backend.clear_session()
+    builds or loads (`lstm_cell_3`), and parameter names would depend on cell order.  Keras 3
+    also runs a full garbage collection by default, 0.1-0.2 s per cell here (a third of a
+    Keras 3 cell), which its docs advise skipping in a loop: Python's own collector and the
+    worker's recycling after --batch-size cells bound the memory instead."""
+    try:
+        keras.backend.clear_session(free_memory=False)
+    except TypeError:  # Keras 2 (and Keras 3 before 3.4) has no such argument, and no collection
+        keras.backend.clear_session()
