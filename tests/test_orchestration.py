@@ -212,7 +212,10 @@ def _harness(tmp_path, *args) -> subprocess.Popen:
                              "--backend", "stub", *args, "--results-dir", str(tmp_path),
                              "--run-id", "r", "--cache-dir", str(tmp_path / "cache"), "-j", "1",
                              "--quiet"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # (SIGINT as a terminal gives it, also when the suite runs in a background job that
+    # inherited it ignored: see test_resume.default_sigint)
 
 
 def _workers_of(path: Path) -> list[int]:

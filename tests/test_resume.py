@@ -25,10 +25,18 @@ ARGS = ["--save", "2.12", "--load", "2.12,2.16", "--models", "mlp",
 KEY = tuple(Cell.__dataclass_fields__)
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal gives it.  A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then installs no Ctrl-C handler:
+    the interrupt tests would test the launcher, not the harness."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def harness(*args: str, cache_dir: Path, **kw) -> subprocess.Popen:
     env = dict(os.environ, HARNESS_CACHE=str(cache_dir))
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint, **kw)
 
 
 def processes_using(path: Path) -> list[int]:
