@@ -8,11 +8,13 @@ artifact's cells as soon as it is saved: every save that is recorded feeds its c
 `Feed` of each load environment (harness.execute), and the workers of one environment pull from
 it a few requests at a time, so a worker started later shares what is left.  Which worker gets
 a free slot is `_score`'s choice (harness.slots): an environment's first worker before an extra
-one, and an extra one only while its share of the cells left there outweighs a TF import.
+one, and an extra one only while its share of the work left there (cells x their mean time so
+far) outweighs a TF import.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING
 
@@ -27,9 +29,13 @@ if TYPE_CHECKING:
     from .runner import Run
 
 
-# An extra worker for an environment that has one already costs a TF import (seconds); it is
-# started only while each worker would still get at least this many cells of what is left.
-MIN_SHARE = 64
+# An extra worker for an environment that has one already costs a TF import (2-9 s here); it
+# starts only while each worker would still get at least IMPORT_MARGIN times that import of what
+# is left there (cells left times that environment's mean cell time so far, CELL_SECONDS before
+# any; the import as its workers of this run measured it, IMPORT_SECONDS before any).
+IMPORT_MARGIN = 1.5
+IMPORT_SECONDS = 5.0
+CELL_SECONDS = 0.2
 
 
 def _needs_two_cpus(c: Cell) -> bool:
@@ -52,6 +58,8 @@ class LoadPipeline:
             self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
         self.future = dict(self.planned)  # cells not yet fed nor finished, per environment
         self.feeding = 0  # saved() calls under way
+        self.timed: dict[EnvSpec, tuple[int, float]] = {}  # cells run, their seconds
+        self.imports: dict[EnvSpec, float] = {}  # a TF import there, as measured
         self.lock = threading.Lock()
         self.workers_left: dict[EnvSpec, int] = {}
         self.running: dict[EnvSpec, int] = {}
@@ -69,7 +77,7 @@ class LoadPipeline:
         for spec in envs:
             # up to -j workers each, fewer where the environment has few cells; whether the
             # extra ones start is decided when a slot is free (_score)
-            n = max(1, min(self.run.opts.jobs, self.planned[spec] // MIN_SHARE))
+            n = max(1, min(self.run.opts.jobs, self.planned[spec]))
             self.workers_left[spec] = n
             self.running[spec] = 0
             jobs += [lambda spec=spec: self._worker(spec) for _ in range(n)]
@@ -88,8 +96,33 @@ class LoadPipeline:
             return 0
         if running == 0:  # the environment's first worker: before any extra one
             return 1e6 + ready
-        share = left / (running + 1)
-        return share if share >= MIN_SHARE else 0
+        share = left * self.cell_seconds(spec) / (running + 1)
+        return share if share >= IMPORT_MARGIN * self.import_seconds(spec) else 0
+
+    def import_seconds(self, spec: EnvSpec) -> float:
+        """How long a TF import took this run's workers in `spec` (their versions.json)."""
+        if spec not in self.imports:
+            key = self.run.envs[spec].key
+            seen = []
+            for f in (self.run.run.path / "work").glob(f"*-{key}*/versions.json"):
+                try:
+                    seen.append(float(json.loads(f.read_text()).get("import_seconds")))
+                except (OSError, ValueError, TypeError, AttributeError):
+                    continue
+            if not seen:
+                return IMPORT_SECONDS
+            self.imports[spec] = max(seen)
+        return self.imports[spec]
+
+    def cell_seconds(self, spec: EnvSpec) -> float:
+        n, total = self.timed.get(spec, (0, 0.0))
+        return total / n if n else CELL_SECONDS
+
+    def timed_cell(self, spec: EnvSpec, seconds) -> None:
+        if isinstance(seconds, (int, float)) and seconds >= 0:
+            with self.lock:
+                n, total = self.timed.get(spec, (0, 0.0))
+                self.timed[spec] = (n + 1, total + seconds)
 
     def saved(self, key: tuple) -> None:
         """A save was recorded (or its artifact existed before the run): finish the cells it
@@ -191,6 +224,7 @@ class LoadPipeline:
 def on_load_result(run: Run, pipeline: LoadPipeline):
     def on_result(req: LoadRequest, result: dict) -> None:
         pipeline._settled(run.load_spec(req.cell))
+        pipeline.timed_cell(run.load_spec(req.cell), result.get("seconds"))
         key = run.load_keys.get(req)
         if key and run.loads is not None and not run.stop.is_set():
             run.loads.put(key, result, result.get("arrays"), run.run.path.name)

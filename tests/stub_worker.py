@@ -154,7 +154,7 @@ def main(argv):
             phase = req.get("phase") or batch["phase"]
             result = (save if phase == "save" else load)(req, out)
         result["id"] = req["id"]
-        result["seconds"] = 0.01
+        result["seconds"] = round(delay + 0.01, 3)  # as long as the stub took
         _write_json(out / f"{req['id']}.json", result)
     if trace:
         with open(Path(trace) / f"{os.getpid()}-end", "w") as f:

@@ -401,10 +401,11 @@ def test_saves_of_several_environments_come_before_any_load(tmp_path, monkeypatc
 
 def test_an_environment_left_alone_gets_a_second_worker(tmp_path, monkeypatch):
     """Work stealing: once the saves are done, the free slot goes to a second worker of the
-    load environment that still has many cells (its share above load_phase.MIN_SHARE)."""
+    load environment that still has much to do (its share above load_phase.IMPORT_MARGIN times
+    a TF import)."""
     from harness import load_phase
 
-    monkeypatch.setattr(load_phase, "MIN_SHARE", 3)
+    monkeypatch.setattr(load_phase, "IMPORT_SECONDS", 0.2)  # the stub's versions.json has none
     trace = tmp_path / "trace"
     trace.mkdir()
     monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
