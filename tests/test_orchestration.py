@@ -364,19 +364,24 @@ def _busiest(lives) -> int:
     return max(sum(1 for _, s, e in lives if s <= t < e) for t in moments)
 
 
-def test_loads_wait_for_no_save_and_a_slot_never_idles_behind_them(tmp_path, monkeypatch):
-    """Two load environments, -j 2: the saves keep one slot and the other goes to a load
-    worker at once; no save ever waits behind load workers; never more than -j processes."""
+def _traced_phases(tmp_path, monkeypatch, delay: str, **kw):
+    """A stub run whose worker processes leave their lifetimes: (saves, loads, all), after
+    checking that no cell is missing."""
     trace = tmp_path / "trace"
     trace.mkdir()
     monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
-    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.25")
-    path = run(tmp_path, models=["mlp", "cnn"], load=["2.12", "2.16"], jobs=2,
-               load_cache=False)
-    assert not read_run(path).missing
+    monkeypatch.setenv("HARNESS_STUB_DELAY", delay)
+    assert not read_run(run(tmp_path, load_cache=False, **kw)).missing
     lives = _lifetimes(trace)
-    saves = [lf for lf in lives if lf[0] == "save"]
-    loads = [lf for lf in lives if lf[0] == "load"]
+    return ([lf for lf in lives if lf[0] == "save"], [lf for lf in lives if lf[0] == "load"],
+            lives)
+
+
+def test_loads_wait_for_no_save_and_a_slot_never_idles_behind_them(tmp_path, monkeypatch):
+    """Two load environments, -j 2: the saves keep one slot and the other goes to a load
+    worker at once; no save ever waits behind load workers; never more than -j processes."""
+    saves, loads, lives = _traced_phases(tmp_path, monkeypatch, "0.25", models=["mlp", "cnn"],
+                                         load=["2.12", "2.16"], jobs=2)
     assert len(saves) == 1  # one slot for the saves, the other for the loads beside them
     assert min(s for _, s, _ in loads) < max(e for _, _, e in saves)
     assert _busiest(lives) <= 2
@@ -385,16 +390,8 @@ def test_loads_wait_for_no_save_and_a_slot_never_idles_behind_them(tmp_path, mon
 def test_saves_of_several_environments_come_before_any_load(tmp_path, monkeypatch):
     """Two save environments and -j 1: the second save job is never kept waiting by a load
     worker that took the slot first."""
-    trace = tmp_path / "trace"
-    trace.mkdir()
-    monkeypatch.setenv("HARNESS_STUB_TRACE", str(trace))
-    monkeypatch.setenv("HARNESS_STUB_DELAY", "0.05")
-    path = run(tmp_path, save=["2.12", "2.16"], load=["2.12", "2.16"], jobs=1,
-               load_cache=False)
-    assert not read_run(path).missing
-    lives = _lifetimes(trace)
-    saves = [lf for lf in lives if lf[0] == "save"]
-    loads = [lf for lf in lives if lf[0] == "load"]
+    saves, loads, lives = _traced_phases(tmp_path, monkeypatch, "0.05", save=["2.12", "2.16"],
+                                         load=["2.12", "2.16"], jobs=1)
     assert len(saves) == 2 and min(s for _, s, _ in loads) >= max(e for _, _, e in saves)
     assert _busiest(lives) <= 1
 
