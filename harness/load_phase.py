@@ -63,7 +63,6 @@ class LoadPipeline:
         self.lock = threading.Lock()
         self.workers_left: dict[EnvSpec, int] = {}
         self.running: dict[EnvSpec, int] = {}
-        self.load_envs = len([s for s in self.feeds if s not in run.unavailable])
 
     def start(self) -> list:
         """The load worker jobs (they wait for their feed); cells whose artifact exists
@@ -175,17 +174,21 @@ class LoadPipeline:
         def then():
             if self.run.slots.saves_pending() or not self._score(spec):
                 return None
-            with self.lock:
-                self.running[spec] += 1
+            self._running(spec, +1)
             took.append(True)
             self.run.progress.env(env_name(spec.label, spec.device), "loading")
             return self.feeds[spec]
 
         def finish():
             if took:
-                with self.lock:
-                    self.running[spec] -= 1
+                self._running(spec, -1)
         return then, finish, self.two_cpus[spec]
+
+    def _running(self, spec: EnvSpec, change: int) -> None:
+        """A worker of `spec` started (+1: a load job, or a save worker that went on) or
+        ended (-1): what _score counts."""
+        with self.lock:
+            self.running[spec] += change
 
     def _settled(self, spec: EnvSpec, n: int = 1) -> None:
         with self.lock:
@@ -203,15 +206,13 @@ class LoadPipeline:
         try:
             if not run.slots.load(lambda: self._score(spec)):
                 return  # nothing left for this worker to do
-            with self.lock:
-                self.running[spec] += 1
+            self._running(spec, +1)
             try:
                 run.progress.env(name, "loading")
                 run.batch(run.envs[spec], "load", [], on_load_result(run, self), feed=feed,
                           two_cpus=self.two_cpus[spec])
             finally:
-                with self.lock:
-                    self.running[spec] -= 1
+                self._running(spec, -1)
                 run.slots.release()
         finally:
             with self.lock:
@@ -223,8 +224,9 @@ class LoadPipeline:
 
 def on_load_result(run: Run, pipeline: LoadPipeline):
     def on_result(req: LoadRequest, result: dict) -> None:
-        pipeline._settled(run.load_spec(req.cell))
-        pipeline.timed_cell(run.load_spec(req.cell), result.get("seconds"))
+        spec = run.load_spec(req.cell)
+        pipeline._settled(spec)
+        pipeline.timed_cell(spec, result.get("seconds"))
         key = run.load_keys.get(req)
         if key and run.loads is not None and not run.stop.is_set():
             run.loads.put(key, result, result.get("arrays"), run.run.path.name)

@@ -108,7 +108,6 @@ class Run:
         self.reused = 0
         self.save_groups = 1
         self.slots: Slots | None = None
-        self.saves_done = threading.Event()
         self.pipeline: LoadPipeline | None = None
         self.run: RunDir | None = None
         self.saved: dict[SaveKey, dict] = {}
@@ -288,7 +287,6 @@ class Run:
         self.parallel([lambda j=j: save_then_count(j) for j in saves] + loads)
 
     def _saves_finished(self) -> None:
-        self.saves_done.set()
         if self.pipeline:
             self.pipeline.close()
 

@@ -158,6 +158,7 @@ class RunView:
         self.data = read_run(self.path)  # RunError (one line) if it is no run folder
         self.info = self.data.info
         self.df = load_frame(self.path, self.data.rows)
+        self._loaders: dict[str | None, list[str]] = {}  # format -> its loaders (loaders())
         for col in ("save_device", "load_device"):  # rows of older runs have no device: cpu
             self.df[col] = [v if isinstance(v, str) and v else "cpu" for v in self.df[col]]
 
@@ -273,10 +274,6 @@ class RunView:
         if fmt not in self._loaders:
             self._loaders[fmt] = self._find_loaders(fmt)
         return list(self._loaders[fmt])
-
-    @cached_property
-    def _loaders(self) -> dict[str | None, list[str]]:
-        return {}
 
     def _find_loaders(self, fmt: str | None) -> list[str]:
         df = self.df if fmt is None else self.df[self.df["format"] == fmt]
