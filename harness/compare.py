@@ -156,9 +156,14 @@ def tolerance_for(dtype: np.dtype,
 
 
 def compare_predictions(actual: list[np.ndarray], desired: list[np.ndarray],
-                        tolerance: tuple[float, float] | None = None) -> PredictionReport:
+                        tolerance: tuple[float, float] | None = None,
+                        floor: tuple[float, float] | None = None) -> PredictionReport:
     """The check of numpy.testing.assert_allclose(actual, desired, rtol, atol): desired is the
-    save side's reference, so the relative part scales with the reference (it is asymmetric)."""
+    save side's reference, so the relative part scales with the reference (it is asymmetric).
+
+    `tolerance` (a matrix's or a fixture's own) replaces the per-dtype one; `floor` (a format's,
+    e.g. another runtime's kernels) only loosens it: a float16 output keeps float16's tolerance
+    even where the format's float32 one is tighter."""
     rep = PredictionReport()
     if len(actual) != len(desired):
         rep.within, rep.problem = False, f"{len(actual)} outputs, reference has {len(desired)}"
@@ -176,6 +181,8 @@ def compare_predictions(actual: list[np.ndarray], desired: list[np.ndarray],
                 rep.problem = rep.problem or f"output {i} ({d.dtype}): {n} values differ"
             continue
         rtol, atol = tolerance_for(d.dtype, tolerance)
+        if floor:
+            rtol, atol = max(rtol, floor[0]), max(atol, floor[1])
         rep.rtol, rep.atol = rtol, atol
         if a.dtype != d.dtype:  # e.g. a mixed_float16 model loaded without its policy
             rep.within = False

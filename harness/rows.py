@@ -6,8 +6,8 @@ comparison (harness.judge), timing, versions, environment identities.  Zoo cells
 migrations all go through it.  It writes nothing; it reads only the arrays it judges.
 
 Rows may be published, so no machine path survives in them: the folders of environments, the
-run, the cache, temporary folders and the home folder become `<env 2.16>`, `<run>`, `<cache>`,
-`<tmp>` and `~` (`scrub_paths`).
+run, the cache, the harness package, temporary folders and the home folder become `<env 2.16>`,
+`<run>`, `<cache>`, `<harness>`, `<tmp>` and `~` (`scrub_paths`).
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
 def machine_paths(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Folders of this machine -> the placeholder a published row shows instead."""
     out = dict(extra or {})
+    out.setdefault(str(Path(__file__).resolve().parent), "<harness>")  # our own tracebacks
     out.setdefault(tempfile.gettempdir(), "<tmp>")
     home = os.path.expanduser("~")
     if home not in ("/", "~"):

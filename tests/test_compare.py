@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,27 @@ def test_float16_uses_looser_default_tolerance():
     assert rep.within and (rep.rtol, rep.atol) == TOLERANCES["float16"]
     assert rep.max_ulp == 1
     assert not compare_predictions([a.astype(F32)], [d.astype(F32)]).within
+
+
+def test_format_floor_loosens_float32_but_never_tightens_float16():
+    """A format's tolerance (another runtime's kernels) is a floor: float32 outputs get it, while
+    float16 outputs keep float16's own looser one (the `mixed` model's frozen graph and ONNX)."""
+    floor = (1e-5, 1e-5)
+    d32 = np.array([1.0], F32)
+    assert compare_predictions([d32 + F32(5e-6)], [d32], floor=floor).within
+    assert not compare_predictions([d32 + F32(5e-6)], [d32]).within
+    d16 = np.array([1.0], np.float16)
+    a16 = np.nextafter(d16, np.float16(2))
+    rep = compare_predictions([a16], [d16], floor=floor)
+    assert rep.within and (rep.rtol, rep.atol) == TOLERANCES["float16"]
+    # an explicit tolerance (a matrix's or a fixture's) still replaces the dtype's
+    assert not compare_predictions([a16], [d16], (1e-5, 1e-5)).within
+
+
+def test_rows_name_the_harness_package_not_its_folder():
+    import harness
+    from harness.rows import machine_paths, scrub_paths
+
+    worker = Path(harness.__file__).resolve().parent / "worker" / "main.py"
+    text = scrub_paths(f'File "{worker}", line 3', machine_paths())
+    assert text == 'File "<harness>/worker/main.py", line 3'
