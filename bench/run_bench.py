@@ -15,6 +15,10 @@
   incremental         the warm run after one load environment changed (a package installed into
                       it): wall time and how many cells ran again (exactly that environment's)
 
+Then where (a)'s core-seconds went beyond the floor (bench/timeline.py): no worker on a core,
+TF imports, inside cells, between cells.  `--cold-only` runs (a) cold and (d) alone, with that
+breakdown: the quick loop when working on the scheduler.
+
 Every figure is printed with its ratio to (a) cold.  Speed targets belong here, never in the
 test suite's assertions.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -31,6 +36,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from timeline import breakdown, print_breakdown  # noqa: E402  (bench/timeline.py)
 
 from harness import execute  # noqa: E402
 from harness.envs.uv import run_uv  # noqa: E402
@@ -71,7 +78,8 @@ def split_times(run_dir: Path) -> dict:
     imports, per_env, workers, save_s = 0.0, {}, 0, 0.0
     for versions in run_dir.glob("work/*/versions.json"):
         seconds = float(json.loads(versions.read_text()).get("import_seconds") or 0)
-        env = versions.parent.name.split(".")[0].split("-", 1)[1]
+        # <phase>-<env key>[.<n>]: the key holds the version's dots, .<n> a further worker's
+        env = re.sub(r"\.\d+$", "", versions.parent.name.split("-", 1)[1])
         per_env[env] = min(per_env.get(env, seconds), seconds)
         imports += seconds
         workers += 1
@@ -127,6 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-naive", action="store_true", help="leave out anchor (c)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--cold-only", action="store_true",
+                    help="only (a) cold, (d) floor and where the gap between them goes")
     args = ap.parse_args(argv)
     matrix = Matrix.load(args.matrix)
     cores = args.jobs
@@ -138,6 +148,10 @@ def main(argv=None) -> int:
         cold = out["cold"]
         out["floor_seconds"] = round((cold["one_import_per_env_seconds"] + cold["save_cell_seconds"]
                                       + cold["load_cell_seconds"]) / cores, 1)
+        out["cold_breakdown"] = breakdown(path, cores)
+        if args.cold_only:
+            _print(out)
+            return 0
         _, path, wall = timed_run(matrix, tmp, "warm", args.jobs)
         out["warm"] = split_times(path) | {"wall_seconds": round(wall, 1)}
         _, path, wall = timed_run(matrix, tmp, "reloads", args.jobs, fresh=True)
@@ -162,6 +176,12 @@ def main(argv=None) -> int:
 
 
 def _print(out: dict) -> None:
+    _print_anchors(out)
+    print("where (a) cold's core-seconds went (bench/timeline.py):")
+    print_breakdown(out["cold_breakdown"], "    ")
+
+
+def _print_anchors(out: dict) -> None:
     cold = out["cold"]["wall_seconds"]
 
     def line(name: str, wall: float, what: str) -> None:
@@ -173,6 +193,10 @@ def _print(out: dict) -> None:
     line("(a) harness cold", cold, f"{c['workers']} TF processes, {c['import_seconds']} s "
          f"importing TF, {c['save_cell_seconds']} s saving + {c['load_cell_seconds']} s loading "
          "in cells")
+    if "warm" not in out:
+        line("(d) floor", out["floor_seconds"], "(one TF import per environment + time inside "
+             "cells) / cores")
+        return
     w = out["warm"]
     line("(a) harness warm", w["wall_seconds"], f"{w['cells_run']} cells run, the rest reused; "
          "= a nightly when nothing changed")
@@ -184,6 +208,8 @@ def _print(out: dict) -> None:
              "version pair, in turn, nothing reused")
     line("(d) floor", out["floor_seconds"], "(one TF import per environment + time inside "
          "cells) / cores")
+    if "one_env_changed" not in out:
+        return
     e = out["one_env_changed"]
     line("incremental, 1 env", e["wall_seconds"], f"{EXTRA_PACKAGE} installed into "
          f"{e['environment']}: {e['cells_run']} cells ran again")

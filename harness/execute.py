@@ -23,7 +23,9 @@ from . import procs
 from .errors import HarnessError
 from .worker import outcomes
 
-POLL_SECONDS = 0.2
+# How often a worker's files are looked at.  A worker that finished what it was handed waits
+# for the host's next look, so this is a cell's worst added latency (a stat or two per look).
+POLL_SECONDS = 0.05
 _live: set = set()
 _live_lock = threading.Lock()
 
@@ -101,6 +103,14 @@ class Feed:
     def take(self, n: int) -> list:
         with self._cond:
             return [self._items.popleft() for _ in range(min(n, len(self._items)))]
+
+    def nap(self, timeout: float) -> None:
+        """Sleep `timeout`, or less if requests arrive meanwhile (while the feed has none)."""
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+                return
+        time.sleep(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until there is something to take or nothing more will come; True if ready."""
@@ -343,7 +353,10 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
                                 "error": f"worker started no cell within {startup_timeout:g} s",
                                 "log": str(log)})
             return []
-        time.sleep(POLL_SECONDS)
+        if stream.feed is not None and len(pending) < IN_FLIGHT and not stream.spent:
+            stream.feed.nap(POLL_SECONDS)  # wakes as soon as the worker can be handed more
+        else:
+            time.sleep(POLL_SECONDS)
     # All done: let the worker exit on its own (it has nothing left), then make sure it did.
     try:
         proc.wait(timeout=30)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import stub_backend
 
 from harness.cli import main as cli
-from harness.execute import HostIOError
+from harness.execute import Feed, HostIOError
 from harness.matrix import Matrix
 from harness.plan import Cell
 from harness.results import read_run
@@ -458,3 +459,17 @@ def test_a_worker_that_dies_of_a_full_disk_before_any_cell_stops_the_run(tmp_pat
         run(tmp_path, jobs=jobs, load_cache=False)
     data = read_run(tmp_path / "results" / "r")
     assert not any(r["status"] == "crash" for r in data.rows) and data.missing
+
+
+def test_a_waiting_host_wakes_when_the_feed_grows():
+    """Between its looks at a worker the host naps on the feed: a request that arrives is
+    handed on at once, not at the next look (a worker with nothing to do idles meanwhile)."""
+    feed = Feed()
+    threading.Timer(0.1, feed.put, [["l0001"]]).start()
+    t0 = time.monotonic()
+    feed.nap(60)
+    assert time.monotonic() - t0 < 60 and feed.take(1) == ["l0001"]
+    feed.close()
+    t0 = time.monotonic()
+    feed.nap(0.05)  # a closed feed: a plain sleep, never a busy loop
+    assert time.monotonic() - t0 >= 0.05
