@@ -129,6 +129,7 @@ class Feed:
 
 
 IN_FLIGHT = 4  # requests handed to one streamed worker ahead of the one it is on
+EXIT_GRACE_SECONDS = 0.1  # a worker with nothing left may exit on its own within this
 
 
 def run_batch(env, phase: str, requests: list, work_dir: Path, *,
@@ -357,9 +358,11 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
             stream.feed.nap(POLL_SECONDS)  # wakes as soon as the worker can be handed more
         else:
             time.sleep(POLL_SECONDS)
-    # All done: let the worker exit on its own (it has nothing left), then make sure it did.
+    # All done: every result is in and the worker was told nothing more comes.  What it has
+    # left is its interpreter's teardown (TF's and Keras's take about 0.6 s), which holds a slot
+    # and finishes nothing: a short grace, then it is killed.
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=EXIT_GRACE_SECONDS)
     except Exception:
         _kill(proc)
     return []
