@@ -4,8 +4,10 @@ What decides a load cell's outcome: the artifact's bytes and its reference (inpu
 model predicts on), the load environment's resolved package set (every installed distribution,
 its variables, its device), the worker's code, the loader and the request's options.  Their
 hash is the key.  The cache keeps the *worker's* result (and its arrays), not the row: the host
-judges a reused result again with today's tolerances and comparison code, so changing those
-never needs a rerun, and a reused row is decided exactly as a fresh one.
+judges a reused result with today's tolerances and comparison code, so changing those never
+needs a rerun, and a reused row is decided exactly as a fresh one.  The verdict is kept beside
+the entry under the hash of that code, the loader and the tolerances, so an unchanged night
+reads it instead of judging again.
 
 Only outcomes the same inputs give again are kept (ok, load-error, unsupported); a crash or a
 timeout may be the machine's doing and is always redone.  Entries are verified before use (the
@@ -13,6 +15,9 @@ arrays' sha256), and a bad entry is ignored and overwritten.  Layout:
 
     loads/<key[:2]>/<key>/result.json     the worker's result + the run that made it
     loads/<key[:2]>/<key>/arrays.npz      its predictions and parameters (ok loads)
+    loads/<key[:2]>/<key>/verdict-<h>.json  the row fields judged from them, h = the hash of
+                                          the comparison code, the loader and the tolerances
+                                          (a reused cell is judged once per such change)
 """
 
 from __future__ import annotations
@@ -79,6 +84,11 @@ class LoadCache:
     def _dir(self, key: str) -> Path:
         return self.root / key[:2] / key
 
+    def entry(self, key: str) -> Path | None:
+        """The folder of a stored entry (the verdicts judged from it are kept there too)."""
+        folder = self._dir(key)
+        return folder if (folder / "result.json").exists() else None
+
     def get(self, key: str) -> tuple[dict, Path | None] | None:
         """(the worker's result, its arrays) when a verified entry exists."""
         folder = self._dir(key)
@@ -104,6 +114,8 @@ class LoadCache:
             return
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
+        for verdict in folder.glob("verdict-*.json"):  # judged from what is being replaced
+            verdict.unlink(missing_ok=True)
         keep = {k: v for k, v in result.items() if k not in ("log", "arrays", "id")}
         keep["made_by_run"] = run_id
         if arrays is not None and Path(arrays).exists():

@@ -230,8 +230,9 @@ def on_load_result(run: Run, pipeline: LoadPipeline):
         key = run.load_keys.get(req)
         if key and run.loads is not None and not run.stop.is_set():
             run.loads.put(key, result, result.get("arrays"), run.run.path.name)
+        entry = run.loads.entry(key) if key and run.loads is not None else None
         run.finish(req.cell, run.saved_of(req.cell), load=LoadOutcome(
-            result, result.get("arrays"), req.reference_dir))
+            result, result.get("arrays"), req.reference_dir, entry))
     return on_result
 
 
@@ -249,6 +250,6 @@ def _reuse(run: Run, req: LoadRequest, env, saved: dict) -> bool:
     with run.lock:
         run.reused += 1
     run.finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
-                                                 req.reference_dir),
+                                                 req.reference_dir, run.loads.entry(key)),
                reused_from=result.get("made_by_run"))
     return True

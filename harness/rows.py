@@ -12,19 +12,21 @@ run, the cache, the harness package, temporary folders and the home folder becom
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
+from .jsonfile import write_json_atomic
 from .judge import judge
 from .plan import Cell
 from .results import COLUMNS
-from .vocab import Status
+from .vocab import TOLERANCES, Status
 from .worker import outcomes
 
 VERSION_KEYS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
@@ -51,6 +53,56 @@ class LoadOutcome:
     result: dict
     arrays: Path | None = None  # <id>.npz of an `ok` load
     reference_dir: Path | None = None
+    # the load cache's entry of this result: the verdict judged from it is kept there too, so a
+    # cell reused with the same comparison code and tolerances is not judged again
+    cache_entry: Path | None = None
+
+
+# What a verdict depends on besides the cache entry itself (the artifact, its reference, the
+# worker's result and arrays): the comparison code and the cell's tolerances.
+_JUDGING_CODE = ("judge.py", "compare.py", "vocab.py", "rows.py")
+_RUN_OWN = ("log", "arrays", "id", "made_by_run", "arrays_sha256")  # not the result's content
+
+
+@cache
+def _judging_code_digest() -> str:
+    h = hashlib.sha256()
+    for name in _JUDGING_CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+def _verdict_file(cell: Cell, load: LoadOutcome, tolerance_for_dtype) -> Path | None:
+    if load.cache_entry is None:
+        return None
+    tolerances = ([tolerance_for_dtype(cell.format, d) for d in sorted(TOLERANCES)]
+                  if tolerance_for_dtype else None)
+    result = {k: v for k, v in load.result.items() if k not in _RUN_OWN}
+    blob = json.dumps([_judging_code_digest(), cell.loader, tolerances, result],
+                      sort_keys=True, default=str)
+    return load.cache_entry / f"verdict-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
+
+
+def _remembered(path: Path | None) -> dict | None:
+    """A verdict judged before from the same entry, code and tolerances (checked: an object
+    with a known status, else judged again)."""
+    if path is None:
+        return None
+    try:
+        fields = json.loads(path.read_bytes())
+        fields["status"] = Status(fields["status"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return fields if isinstance(fields.get("notes", {}), dict) else None
+
+
+def _remember(path: Path | None, fields: dict) -> None:
+    if path is None:
+        return
+    try:
+        write_json_atomic(path, json.loads(json.dumps(fields, default=str)))
+    except OSError:
+        pass  # a cache that cannot be written costs the next run a judging, nothing else
 
 
 def saved_fields(saved: dict) -> dict | None:
@@ -74,14 +126,19 @@ def loaded_fields(cell: Cell, saved: dict, load: LoadOutcome,
     result = load.result
     status = result.get("status")
     if status == outcomes.OK:
+        memo = _verdict_file(cell, load, tolerance_for_dtype)
+        if (fields := _remembered(memo)) is not None:
+            return fields
         try:
-            return judge(result | {"loader": cell.loader}, load.arrays, load.reference_dir,
-                         saved.get("manifest") or {},
-                         tolerance_for_dtype=(partial(tolerance_for_dtype, cell.format)
-                                              if tolerance_for_dtype else None))
+            fields = judge(result | {"loader": cell.loader}, load.arrays, load.reference_dir,
+                           saved.get("manifest") or {},
+                           tolerance_for_dtype=(partial(tolerance_for_dtype, cell.format)
+                                                if tolerance_for_dtype else None))
         except Exception as exc:  # a comparison that fails must not lose the run
             return {"status": Status.CRASH, "error_type": type(exc).__name__,
                     "error": f"comparison failed: {exc}"}
+        _remember(memo, fields)
+        return fields
     if status == outcomes.ERROR:  # the worker failed outside the loader
         return {"status": Status.LOAD_ERROR, "error_type": result.get("error_type"),
                 "error": "load worker: " + str(result.get("error"))}

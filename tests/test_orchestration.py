@@ -313,6 +313,32 @@ def test_a_tampered_load_cache_entry_is_not_used(tmp_path):
     assert {r["status"] for r in rows} == {"pass"}
 
 
+def test_a_reused_cell_reads_its_verdict_unless_the_judging_changed(tmp_path, monkeypatch):
+    """The verdict judged from a cache entry is kept beside it: an unchanged night does not
+    judge again; other tolerances (or comparison code) do, and so does a damaged verdict."""
+    import harness.rows
+
+    judged = []
+    real_judge = harness.rows.judge
+    monkeypatch.setattr(harness.rows, "judge", lambda *a, **k: judged.append(1) or
+                        real_judge(*a, **k))
+    first = run(tmp_path, run_id="one", formats=["h5"])
+    passed = sum(r["status"] == "pass" for r in read_run(first).rows)
+    verdicts = list((tmp_path / "cache" / "loads").glob("*/*/verdict-*.json"))
+    assert len(judged) == len(verdicts) == passed > 0
+    second = run(tmp_path, run_id="two", formats=["h5"])
+    assert len(judged) == passed and statuses(second) == statuses(first)  # none judged again
+    assert {r["reused_from"] for r in read_run(second).rows} == {"one"}
+    verdicts[0].write_text("{not json")
+    assert statuses(run(tmp_path, run_id="three", formats=["h5"])) == statuses(first)
+    assert len(judged) == passed + 1  # the damaged one only
+    looser = Matrix(save=["2.12"], load=["2.16"], models=["mlp"], formats=["h5"],
+                    tolerances={("*", "float32"): (1e-3, 1e-3)})
+    rows = read_run(run(tmp_path, run_id="four", matrix=looser)).rows
+    assert len(judged) == 2 * passed + 1 and {r["reused_from"] for r in rows} == {"one"}
+    assert {r["rtol"] for r in rows if r["status"] == "pass"} == {1e-3}
+
+
 def _lifetimes(trace: Path) -> list[tuple[str, float, float]]:
     """(phase, start, end) of every stub worker process of a run."""
     out = []
