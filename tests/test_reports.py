@@ -86,6 +86,15 @@ def test_environments_date_and_command_come_from_run_json(tmp_path):
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", rebuilt.date)
 
 
+def test_an_absolute_results_dir_is_not_published(tmp_path):
+    """A report is published: the command that made the run names no folder of this machine."""
+    view = RunView(make_run(tmp_path, "abs", info={"command": [
+        "harness", "run", "--results-dir", str(tmp_path), "--run-id", "abs",
+        "--resume", str(tmp_path / "abs")]}))
+    assert view.command == "harness run --results-dir <results> --run-id abs --resume <run>"
+    assert str(tmp_path) not in markdown.render(view)
+
+
 # --- Markdown ------------------------------------------------------------------------------------
 
 def test_markdown_has_one_save_by_load_table_per_format(tmp_path):

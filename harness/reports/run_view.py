@@ -198,15 +198,24 @@ class RunView:
         stamp = (cells if cells.exists() else self.path / "run.json").stat().st_mtime
         return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
+    def _without_run_folders(self, cmd: str) -> str:
+        """An absolute --results-dir names this machine's folders: the run's own folder reads
+        `<run>` and the folder of runs `<results>` (a report is published)."""
+        run = str(self.path.resolve())
+        for folder, name in ((run, "<run>"), (str(Path(run).parent), "<results>")):
+            if len(folder) > 1:
+                cmd = re.sub(re.escape(folder) + r"(?=/|\s|$)", name, cmd)
+        return cmd
+
     @property
     def command(self) -> str:
         """The command that made the run: recorded verbatim when run.json has it, else rebuilt from
         the recorded matrix (marked as such)."""
         cmd = self.info.get("command")
         if isinstance(cmd, list):
-            return " ".join(str(c) for c in cmd)
+            cmd = " ".join(str(c) for c in cmd)
         if cmd:
-            return str(cmd)
+            return self._without_run_folders(str(cmd))
         m = self.info.get("matrix") or {}
         parts = ["harness run"]
         if m.get("spec") or m.get("matrix"):
