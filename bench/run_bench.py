@@ -193,16 +193,13 @@ def _print_anchors(out: dict) -> None:
     line("(a) harness cold", cold, f"{c['workers']} TF processes, {c['import_seconds']} s "
          f"importing TF, {c['save_cell_seconds']} s saving + {c['load_cell_seconds']} s loading "
          "in cells")
-    if "warm" not in out:
-        line("(d) floor", out["floor_seconds"], "(one TF import per environment + time inside "
-             "cells) / cores")
-        return
-    w = out["warm"]
-    line("(a) harness warm", w["wall_seconds"], f"{w['cells_run']} cells run, the rest reused; "
-         "= a nightly when nothing changed")
-    r = out["reloads"]
-    line("    saves cached", r["wall_seconds"], f"every load redone ({r['cells_run']} cells)")
-    line("(b) -j 1", out["j1"]["wall_seconds"], "the cold run, one worker at a time")
+    if "warm" in out:  # not with --cold-only
+        w = out["warm"]
+        line("(a) harness warm", w["wall_seconds"], f"{w['cells_run']} cells run, the rest "
+             "reused; = a nightly when nothing changed")
+        r = out["reloads"]
+        line("    saves cached", r["wall_seconds"], f"every load redone ({r['cells_run']} cells)")
+        line("(b) -j 1", out["j1"]["wall_seconds"], "the cold run, one worker at a time")
     if "naive_wall_seconds" in out:
         line("(c) naive script", out["naive_wall_seconds"], "a save then a load process per "
              "version pair, in turn, nothing reused")

@@ -97,9 +97,10 @@ def print_breakdown(b: dict, indent: str = "  ") -> None:
     line("inside cells", b["inside_cells"])
     line("between cells", b["between_cells"], "waiting for the next request")
     line("after last cell", b["after_last_cell"], "done, not yet gone")
+    t0 = min(s["begun"] for s in b["spans"])
     for s in b["spans"]:
-        print(f"{indent}  {s['worker']:<40} {s['begun'] - min(x['begun'] for x in b['spans']):6.1f}"
-              f" .. {s['ended'] - min(x['begun'] for x in b['spans']):6.1f} s, {s['cells']} cells,"
+        print(f"{indent}  {s['worker']:<40} {s['begun'] - t0:6.1f} .. {s['ended'] - t0:6.1f} s,"
+              f" {s['cells']} cells,"
               f" start {s['start']:.1f} s, between {s['between']:.1f} s"
               f" (longest {', '.join(f'{g:.2f}' for g in s['gaps'])})")
 

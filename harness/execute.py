@@ -224,9 +224,13 @@ class _Stream:
     def spent(self) -> bool:
         return bool(self.budget) and self.fed >= self.budget
 
+    def has_room(self, pending: list) -> bool:
+        """The worker may be handed more (from the feed) than the `pending` it has."""
+        return self.feed is not None and len(pending) < IN_FLIGHT and not self.spent
+
     def top_up(self, pending: list) -> bool:
         """Hand the worker more requests while it has few; True if it got some."""
-        if self.feed is None or len(pending) >= IN_FLIGHT or self.spent:
+        if not self.has_room(pending):
             return False
         want = IN_FLIGHT - len(pending)
         if self.budget:
@@ -354,7 +358,7 @@ def _watch(proc, pending, work_dir, log, on_result, cell_timeout, startup_timeou
                                 "error": f"worker started no cell within {startup_timeout:g} s",
                                 "log": str(log)})
             return []
-        if stream.feed is not None and len(pending) < IN_FLIGHT and not stream.spent:
+        if stream.has_room(pending):
             stream.feed.nap(POLL_SECONDS)  # wakes as soon as the worker can be handed more
         else:
             time.sleep(POLL_SECONDS)

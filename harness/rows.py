@@ -100,7 +100,7 @@ def _remember(path: Path | None, fields: dict) -> None:
     if path is None:
         return
     try:
-        write_json_atomic(path, json.loads(json.dumps(fields, default=str)))
+        write_json_atomic(path, fields)
     except OSError:
         pass  # a cache that cannot be written costs the next run a judging, nothing else
 
