@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import artifact_changes
+from . import verdict as verdict_rules
 from .errors import UserError
-from .reports.run_view import NOT_APPLICABLE, RunView, error_summary, version_key
+from .reports.run_view import RunView, error_summary, version_key
 from .results import read_rows
 
 
@@ -94,25 +95,51 @@ class LegacyFix:
 
 
 @dataclass
+class Fix:
+    """One way around a break, proven by the run's cells for `ok` (and not for `not_ok`)."""
+
+    text: str  # the call or route, as a user would paste or follow it
+    ok: list[str]
+    not_ok: list[str] = field(default_factory=list)
+    route: str = "loader"  # loader | legacy | resave | raw | training
+
+    def line(self) -> str:
+        tail = f" (not {', '.join(self.not_ok)})" if self.not_ok else ""
+        return f"{self.text} for {', '.join(self.ok)}{tail}"
+
+
+@dataclass
 class LoaderAdvice:
-    fmt: str
-    loader: str
-    verdict: str  # works | new | fixed | breaks | silent | never | unavailable | partial
-    broken: list[str] = field(default_factory=list)  # models that fail after the upgrade
+    """One (format, loader) of an upgrade: the verdict's outcomes, model by model, plus what the
+    run shows around them (errors, fixes for the breaks, models the old version could not save)."""
+
+    v: verdict_rules.LoaderVerdict
     errors: list[str] = field(default_factory=list)
-    instead: list[str] = field(default_factory=list)
-    passed: int = 0
-    total: int = 0
+    fixes: list[Fix] = field(default_factory=list)
+    unsaved: list[str] = field(default_factory=list)
     max_diff: float | None = None
-    unsaved: list[str] = field(default_factory=list)  # models the old version could not save
+
+    @property
+    def fmt(self) -> str:
+        return self.v.fmt
+
+    @property
+    def loader(self) -> str:
+        return self.v.loader
+
+    @property
+    def verdict(self) -> str:
+        if not self.v.applicable:
+            return "unsaved" if self.unsaved else verdict_rules.NA
+        return self.v.summary
+
+    @property
+    def broken(self) -> list[str]:
+        return self.v.models(verdict_rules.BREAKS)
 
 
-# Loaders that read the stored values, not a model: a way to rescue weights, named as such.
-RAW_READERS = {"h5py.File": " (reads the weights, not a model)",
-               "tf.train.load_checkpoint": " (reads the values, not a model)"}
-
-
-MAX_RESAVE_HINTS = 2  # other formats to re-save in, in the vocabulary's order
+RAW_READERS = {k: f" ({v})" for k, v in verdict_rules.RAW_READERS.items()}
+MAX_FIXES_PER_BREAK = 3
 
 
 class Advisor:
@@ -130,6 +157,12 @@ class Advisor:
             raise UserError(f"TF {new} was not a load version of run {view.run_id} "
                             f"(versions: {known})")
         self._index = view.cell_index
+        self._advice: dict[tuple[str, str], LoaderAdvice | None] = {}
+
+    @property
+    def baselined(self) -> bool:
+        """The run has cells saved and loaded under the old version: what it already fails."""
+        return self.old == self.new or any(k[:2] == (self.old, self.old) for k in self._index)
 
     @property
     def legacy(self) -> str | None:
@@ -162,98 +195,122 @@ class Advisor:
                 return f"TF {label} (tf {env.get('tf')}, keras {keras})"
         return f"TF {label}"
 
+    def passing(self, save: str, load: str, fmt: str, loader: str, models: list[str]) -> list[str]:
+        cells = self.cells(save, load, fmt, loader)
+        return [m for m in models if cells.get(m, {}).get("status") == "pass"]
+
     def _passing_loaders(self, save: str, load: str, fmt: str, models: list[str]):
-        """Loaders of fmt that pass save->load for every one of `models`, with how many."""
-        out = []
-        for loader in self.view.loaders(fmt):
-            cells = self.cells(save, load, fmt, loader)
-            ok = [m for m in models if m in cells and cells[m]["status"] == "pass"]
-            if ok and len(ok) == len(models):
-                out.append(loader)
-        return out
+        """Loaders of fmt that pass save->load for every one of `models`."""
+        return [lo for lo in self.view.loaders(fmt)
+                if models and len(self.passing(save, load, fmt, lo, models)) == len(models)]
 
     def loader_advice(self, fmt: str, loader: str) -> LoaderAdvice | None:
+        key = (fmt, loader)
+        if key not in self._advice:
+            self._advice[key] = self._loader_advice(fmt, loader)
+        return self._advice[key]
+
+    def _loader_advice(self, fmt: str, loader: str) -> LoaderAdvice | None:
         after = self.cells(self.old, self.new, fmt, loader)
         if not after:
             return None
         before = self.cells(self.old, self.old, fmt, loader)
-        adv = LoaderAdvice(fmt, loader, "works")
-        # a save-error is the save side's problem, not the upgrade's: noted, not judged
+        v = verdict_rules.loader_verdict(fmt, loader, self.view.models, before, after,
+                                         self.baselined)
+        adv = LoaderAdvice(v)
         adv.unsaved = [m for m in self.view.models
                        if after.get(m, {}).get("status") == "save-error"]
-        applicable = {m: c for m, c in after.items()
-                      if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"}
-        before_ok = {m for m, c in before.items() if c["status"] == "pass"}
-        before_tried = {m for m, c in before.items()
-                        if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"}
-        adv.total = len(applicable)
-        adv.passed = sum(c["status"] == "pass" for c in applicable.values())
-        diffs = [c["max_abs_diff"] for c in applicable.values()
-                 if c["status"] == "pass" and c.get("max_abs_diff") is not None]
+        diffs = [o.cell["max_abs_diff"] for o in v.applicable if o.after == verdict_rules.PASS
+                 and o.cell.get("max_abs_diff") is not None]
         adv.max_diff = max(diffs) if diffs else None
-        failing = {m: c for m, c in applicable.items() if c["status"] != "pass"}
-        if not applicable:
-            adv.verdict = "unsaved" if adv.unsaved else "unavailable"
-            return adv
-        if not failing:
-            if before and not before_tried:
-                adv.verdict = "new"
-            elif before and not set(applicable) <= before_ok:
-                adv.verdict = "fixed"
-            return adv
-        adv.broken = [m for m in self.view.models if m in failing]
-        adv.errors = [e for e, _ in Counter(error_summary(c) for c in failing.values())
-                      .most_common(3)]
-        if any(failing[m]["status"] == "mismatch" for m in adv.broken):
-            adv.verdict = "silent"
-        elif before_ok & set(adv.broken):
-            adv.verdict = "breaks"
-        elif before:
-            adv.verdict = "never"
-        else:
-            adv.verdict = "fails"  # the run has no old->old cells to compare with
-        adv.instead = self._instead(fmt, loader, adv.broken)
+        failing = [o.cell for o in v.outcomes if o.change in (
+            verdict_rules.BREAKS, verdict_rules.ALREADY, verdict_rules.UNBASELINED,
+            verdict_rules.NEW_FAILS)]
+        adv.errors = [e for e, _ in Counter(error_summary(c) for c in failing).most_common(3) if e]
+        adv.fixes = self.fixes(v)
         return adv
 
-    def _instead(self, fmt: str, loader: str, models: list[str]) -> list[str]:
+    # --- fixes: proven per model by the run's cells, matched to the kind -------------------
+
+    def fixes(self, v: verdict_rules.LoaderVerdict) -> list[Fix]:
+        broken = v.by_kind(verdict_rules.BREAKS)
+        hard = [o.model for k in (verdict_rules.ERROR, verdict_rules.VALUES)
+                for o in broken.get(k, [])]
+        out = self._load_fixes(v.fmt, v.loader, hard) if hard else []
+        training = [o.model for o in broken.get(verdict_rules.TRAINING, [])]
+        if training:
+            out += self._training_fixes(v.fmt, v.loader, training)
+        return out
+
+    def _load_fixes(self, fmt: str, loader: str, models: list[str]) -> list[Fix]:
+        """Models that raise or come back wrong: the legacy route, another loader of the same
+        artifact (the one that covers most first), re-saving in another format, a raw reader."""
+        out: list[Fix] = []
         legacy = self.legacy_fix(fmt, loader, models)
-        same = [lo for lo in self._passing_loaders(self.old, self.new, fmt, models) if lo != loader]
-        out = [legacy.line()] if legacy else []
-        out += [f"`{lo}`{RAW_READERS.get(lo, '')} loads the same {fmt} artifacts under "
-                f"{self.new} ({', '.join(models)})" for lo in same]
-        if any(lo not in RAW_READERS for lo in same):
-            return out
+        if legacy:
+            out.append(Fix(legacy.how + f" ({legacy.old} -> {legacy.legacy} passes)", models,
+                           route="legacy"))
+        left = list(models)
+        others = [lo for lo in self.view.loaders(fmt)
+                  if lo != loader and verdict_rules.gives_model(lo)]
+        while left and len(out) < MAX_FIXES_PER_BREAK:
+            best = max(others, key=lambda lo: len(self.passing(self.old, self.new, fmt, lo, left)),
+                       default=None)
+            ok = self.passing(self.old, self.new, fmt, best, left) if best else []
+            if not ok:
+                break
+            out.append(Fix(f"`{verdict_rules.python_call(best)}`", ok,
+                           [m for m in models if m not in ok]))
+            others.remove(best)
+            left = [m for m in left if m not in ok]
+        if left and len(out) < MAX_FIXES_PER_BREAK:
+            for other in self.view.formats:
+                ok_lo = [lo for lo in self._passing_loaders(self.old, self.new, other, left)
+                         if other != fmt and verdict_rules.gives_model(lo)]
+                if ok_lo:
+                    still = self._passing_loaders(self.new, self.new, other, left)
+                    tail = "" if ok_lo[0] in still else \
+                        f" (but not for artifacts saved under {self.new})"
+                    out.append(Fix(f"re-save under {self.old} as {other}, load with "
+                                   f"`{verdict_rules.python_call(ok_lo[0])}`{tail}", left,
+                                   route="resave"))
+                    left = []
+                    break
+        if left and len(out) < MAX_FIXES_PER_BREAK:
+            for lo in self.view.loaders(fmt):
+                ok = self.passing(self.old, self.new, fmt, lo, left)
+                if lo in verdict_rules.RAW_READERS and ok:
+                    out.append(Fix(f"`{verdict_rules.python_call(lo)}` "
+                                   f"({verdict_rules.RAW_READERS[lo]})", ok,
+                                   [m for m in left if m not in ok], route="raw"))
+                    break
+        return out
+
+    def _training_fixes(self, fmt: str, loader: str, models: list[str]) -> list[Fix]:
+        """Models that load and predict the same but cannot resume training: a loader of the
+        same artifact with which training resumes, else what the cells do show."""
+        keeps = []
         for lo in self.view.loaders(fmt):
-            cells = self.cells(self.old, self.new, fmt, lo)
-            ok = [m for m in models if cells.get(m, {}).get("status") == "pass"]
-            if lo != loader and ok and lo not in same:
-                rest = [m for m in models if m not in ok]
-                out.append(f"`{lo}`{RAW_READERS.get(lo, '')} loads the same artifacts for "
-                           f"{', '.join(ok)} (not {', '.join(rest)})")
-        resaves = 0
-        for other in self.view.formats:
-            if other == fmt:
+            if lo == loader or not verdict_rules.gives_model(lo):
                 continue
-            for lo in self._passing_loaders(self.old, self.new, other, models):
-                if lo in RAW_READERS:
-                    continue
-                still = self._passing_loaders(self.new, self.new, other, models)
-                tail = "" if lo in still else f" (but not for artifacts saved under {self.new})"
-                out.append(f"re-save under {self.old} as {other}, load with `{lo}`{tail}")
-                resaves += 1
-                break
-            if resaves == MAX_RESAVE_HINTS:
-                break
-        return out or [f"nothing in this run loads these models' {self.old} artifacts under "
-                       f"{self.new}"]
+            cells = self.cells(self.old, self.new, fmt, lo)
+            ok = [m for m in models if cells.get(m, {}).get("status") == "pass"
+                  and cells[m].get("resume_ok") is True]
+            if ok:
+                keeps.append(Fix(f"`{verdict_rules.python_call(lo)}` (training resumes)", ok,
+                                 [m for m in models if m not in ok], route="training"))
+        if keeps:
+            return keeps[:1]
+        return [Fix("predictions are unaffected; no loader in this run resumes training from "
+                    "these artifacts: compile anew after loading (the optimizer's state is "
+                    "lost)", models, route="training")]
 
     def back_summary(self, fmt: str) -> str | None:
         """One line: which loaders read artifacts saved under the new version in the old one."""
         works, fails = [], []
         for loader in self.view.loaders(fmt):
             cells = self.cells(self.new, self.old, fmt, loader)
-            applicable = [c for c in cells.values()
-                          if c["status"] not in NOT_APPLICABLE and c["status"] != "save-error"]
+            applicable = [c for c in cells.values() if verdict_rules.kind(c) is not None]
             if not applicable:
                 continue
             ok = sum(c["status"] == "pass" for c in applicable)
@@ -282,28 +339,55 @@ def legacy_summary(advisor: Advisor) -> list[str]:
 
 
 LABELS = {
-    "works": "ok", "new": "NEW", "fixed": "FIXED", "breaks": "BREAKS", "silent": "WRONG",
-    "never": "never", "fails": "FAILS", "unavailable": "n/a", "unsaved": "n/a",
+    "works": "ok", "new": "NEW", "fixed": "FIXED", "breaks": "BREAKS", "already": "already",
+    "unbaselined": "FAILS", "new-fails": "FAILS", "n/a": "n/a", "unsaved": "n/a",
 }
-EXPLAIN = {
-    "works": "loads {old} artifacts under {new}",
-    "new": "new in {new} (did not exist in {old}); loads {old} artifacts",
-    "fixed": "now loads {old} artifacts that {old} itself could not load",
-    "breaks": "worked under {old}, fails under {new} for {models}",
-    "silent": "loads WITHOUT an error under {new} but the parameters or predictions differ "
-              "for {models}: silently wrong",
-    "never": "did not load these artifacts under {old} either; fails under {new} for {models}",
-    "fails": "fails under {new} for {models}",
-    "unavailable": "does not exist for these artifacts under {new}",
-    "unsaved": "nothing to load: {old} could not save this format",
-}
+
+
+def explain(a: LoaderAdvice, old: str, new: str) -> str:
+    """The sentence of one loader's advice: what changes for which models, by kind."""
+    v, R = a.v, verdict_rules
+    phrases = "; ".join
+    n = len(v.applicable)
+    parts = []
+    if a.verdict == "works":
+        diff = f", max |diff| {a.max_diff:.1e}" if a.max_diff else ""
+        return f"loads {old} artifacts under {new} ({v.passed}/{n} cells{diff})"
+    if a.verdict == "new":
+        return f"new in {new} (did not exist in {old}); loads {old} artifacts ({v.passed}/{n})"
+    if a.verdict in ("n/a",):
+        return f"does not exist for these artifacts under {new}"
+    if a.verdict == "unsaved":
+        return f"nothing to load: {old} could not save this format"
+    if v.models(R.BREAKS):
+        text = f"breaks under {new}: {phrases(R.kind_phrases(v, R.BREAKS))}"
+        worse = [o.model for o in v.outcomes if o.change == R.BREAKS and o.before != R.PASS]
+        if worse:
+            text += f" (worse than under {old} for {', '.join(worse)})"
+        parts.append(text)
+    if v.models(R.ALREADY):
+        parts.append(f"already fails under {old} -> {old} (not the upgrade): "
+                     f"{phrases(R.kind_phrases(v, R.ALREADY))}")
+    if v.models(R.UNBASELINED):
+        parts.append(f"under {new}: {phrases(R.kind_phrases(v, R.UNBASELINED))} (no {old} -> "
+                     f"{old} cells to tell whether {old} fails too)")
+    if v.models(R.NEW_FAILS):
+        parts.append(f"does not exist under {old}; under {new}: "
+                     f"{phrases(R.kind_phrases(v, R.NEW_FAILS))}")
+    if v.models(R.FIXED):
+        parts.append(f"fixed by {new} for {', '.join(v.models(R.FIXED))} (failed under "
+                     f"{old} -> {old})")
+    return "; ".join(parts)
 
 
 def render(advisor: Advisor) -> str:
     old, new = advisor.old, advisor.new
     view = advisor.view
     lines = [f"Upgrading {advisor.version_text(old)} -> {advisor.version_text(new)}",
-             f"from run {view.path} ({view.date}; models: {', '.join(view.models)})", ""]
+             f"from run {view.path} ({view.date}; models: {', '.join(view.models)})"]
+    if not advisor.baselined:
+        lines.append(no_baseline_line(old))
+    lines.append("")
     lines += legacy_summary(advisor)
     for fmt in view.formats:
         advice = [a for lo in view.loaders(fmt) if (a := advisor.loader_advice(fmt, lo))]
@@ -311,24 +395,20 @@ def render(advisor: Advisor) -> str:
             continue
         lines.append(f"{fmt}")
         for a in advice:
-            text = EXPLAIN[a.verdict].format(old=old, new=new, models=", ".join(a.broken))
-            if a.verdict in ("works", "new", "fixed") and a.total:
-                diff = f", max |diff| {a.max_diff:.1e}" if a.max_diff else ""
-                text += f" ({a.passed}/{a.total} cells{diff})"
-            lines.append(f"  {LABELS[a.verdict]:<7}{a.loader}: {text}")
+            lines.append(f"  {LABELS[a.verdict]:<8}{a.loader}: {explain(a, old, new)}")
             for err in a.errors[:2]:
-                lines.append(f"           {err}")
+                lines.append(f"          {err}")
             if a.unsaved and a.verdict != "unsaved":
-                lines.append(f"           ({', '.join(a.unsaved)}: {old} could not save this "
+                lines.append(f"          ({', '.join(a.unsaved)}: {old} could not save this "
                              "format)")
-            for alt in a.instead:
-                lines.append(f"           instead: {alt}")
-            if a.broken and is_native(a.loader):
+            for fix in a.fixes:
+                lines.append(f"          fix: {fix.line()}")
+            if a.broken and verdict_rules.is_native(a.loader):
                 from .migrate.hints import migrate_hint
 
-                hint = migrate_hint(fmt, old, new, "ARTIFACT")
+                hint = migrate_hint(a.fmt, old, new, "ARTIFACT")
                 if hint:
-                    lines.append(f"           or migrate: {hint}")
+                    lines.append(f"          or migrate: {hint}")
         lines.append("")
     changed = artifact_changes.between(view.path, old, new) if old != new else []
     if changed:
@@ -344,16 +424,18 @@ def render(advisor: Advisor) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def no_baseline_line(old: str) -> str:
+    return (f"no {old} -> {old} cells in this run: a failure cannot be told from one {old} "
+            f"already has, so nothing is called a break (`harness run` makes them unless "
+            f"--no-baseline)")
+
+
 # --- the verdict: what `show`, `run` and the reports say first about an upgrade -------------
 
 VERDICT_WIDTH = 150  # a verdict line names what fits; the rest is counted
 REPORT_WIDTH = 600  # a report's verdict lines wrap on the page: name (nearly) everything
 MAX_FIXES = 3
-
-
-def is_native(loader: str) -> bool:
-    """A loader called the way a user calls it by default (not a `[workaround]` variant)."""
-    return "[" not in loader
+is_native = verdict_rules.is_native
 
 
 def fit(prefix: str, items: list[str], width: int = VERDICT_WIDTH) -> str:
@@ -368,69 +450,89 @@ def fit(prefix: str, items: list[str], width: int = VERDICT_WIDTH) -> str:
     return prefix + (", ".join(shown) or "none")
 
 
-def one_fix(advisor: Advisor, a: LoaderAdvice) -> str | None:
-    """The single most useful fix the run shows for a broken loader: the legacy-Keras route,
-    another loader of the same artifact, re-saving in another format, or a raw reader."""
-    legacy = advisor.legacy_fix(a.fmt, a.loader, a.broken)
-    if legacy:
-        return f"{legacy.how} ({legacy.old} -> {legacy.legacy} passes)"
-    same = [lo for lo in advisor._passing_loaders(advisor.old, advisor.new, a.fmt, a.broken)
-            if lo != a.loader]
-    models = [lo for lo in same if lo not in RAW_READERS]
-    if models:
-        return f"load with `{models[0]}`"
-    for other in advisor.view.formats:
-        if other == a.fmt:
-            continue
-        ok = [lo for lo in advisor._passing_loaders(advisor.old, advisor.new, other, a.broken)
-              if lo not in RAW_READERS]
-        if ok:
-            return f"re-save under {advisor.old} as {other}, load with `{ok[0]}`"
-    if same:
-        return f"`{same[0]}`{RAW_READERS[same[0]]}"
-    return None
-
-
-def _grouped(pairs: list[tuple[str, str]]) -> list[str]:
-    """[(loader, format)] -> ["`loader` (fmt, fmt)"] ("(4 formats)" beyond two), loaders in
-    first-seen order."""
-    out: dict[str, list[str]] = {}
-    for loader, fmt in pairs:
-        out.setdefault(loader, []).append(fmt)
-    return [f"`{lo}` ({', '.join(fmts) if len(fmts) <= 2 else f'{len(fmts)} formats'})"
-            for lo, fmts in out.items()]
-
-
-BROKEN = ("breaks", "silent", "fails")
+def _loader_line(advs: list[LoaderAdvice], change: str, width: int) -> str:
+    """"`loader` (h5: raises for mlp, cnn (2 of 13); keras: ...)" for one loader name; model
+    names beyond what fits are counted."""
+    per_fmt = []
+    for a in advs:
+        said = verdict_rules.kind_phrases(a.v, change)
+        per_fmt.append(f"{a.fmt}: {', '.join(said)}")
+    line = f"`{advs[0].loader}` ({'; '.join(per_fmt)})"
+    for max_names in (3, 1):
+        if len(line) + 12 <= width:
+            break
+        per_fmt = [f"{a.fmt}: "
+                   + ", ".join(verdict_rules.kind_phrases(a.v, change, max_names=max_names))
+                   for a in advs]
+        line = f"`{advs[0].loader}` ({'; '.join(per_fmt)})"
+    return line
 
 
 def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
-    """Three to six lines for the upgrade old -> new: which native loaders keep working, which
-    break (on which formats), and one fix per break the run shows.  A line names what fits in
-    `width` and counts the rest (a report passes a large width)."""
+    """The upgrade old -> new in a few lines: which native loaders that give back a model keep
+    working, which break (a line each: for which models, by what kind, how far), what already
+    fails under old, what the raw readers still read, and a fix per break that the run shows."""
     view, old, new = advisor.view, advisor.old, advisor.new
-    advice = [a for fmt in view.formats for lo in view.loaders(fmt) if is_native(lo)
-              and (a := advisor.loader_advice(fmt, lo))
-              and a.verdict not in ("unavailable", "unsaved", "never")]
-    bad = [a for a in advice if a.verdict in BROKEN]
-    broken = {a.loader for a in bad}
-    works = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in advice) if lo not in broken]
-    silent = [f"`{lo}`" for lo in dict.fromkeys(a.loader for a in bad if a.verdict == "silent")]
-    breaks = _grouped([(a.loader, a.fmt) for a in bad if a.verdict != "silent"])
+    R = verdict_rules
+    advice = [a for fmt in view.formats for lo in view.loaders(fmt) if R.is_native(lo)
+              and (a := advisor.loader_advice(fmt, lo)) and a.v.applicable]
+    models = [a for a in advice if R.gives_model(a.loader)]
+    raw = [a for a in advice if not R.gives_model(a.loader)]
+    by_loader: dict[str, list[LoaderAdvice]] = {}
+    for a in models:
+        by_loader.setdefault(a.loader, []).append(a)
+    breaks = {lo: [a for a in advs if a.v.models(R.BREAKS)] for lo, advs in by_loader.items()}
+    breaks = {lo: advs for lo, advs in breaks.items() if advs}
+    keep = [lo for lo, advs in by_loader.items() if lo not in breaks
+            and any(a.v.models(R.WORKS, R.FIXED, R.NEW) for a in advs)]
+    already = {lo: [a for a in advs if a.v.models(R.ALREADY)] for lo, advs in by_loader.items()}
+    already = {lo: advs for lo, advs in already.items() if advs}
     word = "Upgrade" if version_key(old) <= version_key(new) else "Downgrade"
-    lines = [f"{word} {advisor.version_text(old)} -> {advisor.version_text(new)}: "
-             f"{len(works)} native loader(s) keep working, {len(broken)} break",
-             fit("  keep working: ", works, width),
-             fit("  break: ", [*(f"{lo} (silently wrong)" for lo in silent), *breaks], width)]
-    fixes: dict[str, list[tuple[str, str]]] = {}
-    for a in bad:
-        fixes.setdefault(one_fix(advisor, a) or "no fix in this run", []).append((a.loader, a.fmt))
-    for fix, targets in list(fixes.items())[:MAX_FIXES]:
-        lines.append(fit("  fix for ", _grouped(targets), width - len(fix) - 2)
-                     + f": {fix}")
+    head = f"{word} {advisor.version_text(old)} -> {advisor.version_text(new)}: "
+    if not advisor.baselined:
+        fails = [lo for lo, advs in by_loader.items() if any(a.v.models(R.UNBASELINED)
+                                                            for a in advs)]
+        return [head + f"{len(keep)} of {len(by_loader)} native loader(s) that give back a "
+                f"model pass, {len(fails)} fail", "  " + no_baseline_line(old),
+                fit("  pass: ", [f"`{lo}`" for lo in keep], width),
+                fit("  fail: ", [f"`{lo}`" for lo in fails], width)]
+    lines = [head + f"{len(keep)} of {len(by_loader)} native loader(s) that give back a model "
+             f"keep working, {len(breaks)} break"]
+    lines.append(fit("  keep working: ", [f"`{lo}`" for lo in keep], width))
+    for advs in breaks.values():
+        lines.append(_cut(f"  breaks: {_loader_line(advs, R.BREAKS, width)}", width))
+    for advs in already.values():
+        lines.append(_cut(f"  already fails under {old} -> {old} (not the upgrade): "
+                          f"{_loader_line(advs, R.ALREADY, width)}", width))
+    fixed = [f"`{a.loader}` ({a.fmt}: {', '.join(a.v.models(R.FIXED))})" for a in models
+             if a.v.models(R.FIXED)]
+    if fixed:
+        lines.append(fit(f"  fixed by {new}: ", fixed, width))
+    reads = [f"`{a.loader}` ({a.fmt})" for a in raw if not a.v.models(R.BREAKS)
+             and a.v.models(R.WORKS, R.FIXED, R.NEW)]
+    if reads:
+        lines.append(fit("  still read the values (not a model): ", reads, width))
+    raw_breaks = [a for a in raw if a.v.models(R.BREAKS)]
+    if raw_breaks:
+        lines.append(fit("  raw readers that break: ",
+                         [_loader_line([a], R.BREAKS, width) for a in raw_breaks], width))
+    fixes: list[str] = []
+    for advs in breaks.values():
+        for a in advs:
+            if a.fixes:
+                fixes.append(_cut(f"  fix for `{a.loader}` ({a.fmt}): "
+                                  + "; ".join(f.line() for f in a.fixes[:2]), width))
+            else:
+                fixes.append(f"  no fix in this run for `{a.loader}` ({a.fmt})")
+    lines += fixes[:MAX_FIXES]
     if len(fixes) > MAX_FIXES:
-        lines.append(f"  ({len(fixes) - MAX_FIXES} more: `harness advise --from {old} --to {new}`)")
+        lines.append(f"  ({len(fixes) - MAX_FIXES} more fixes: `harness advise --from {old} "
+                     f"--to {new}`)")
     return lines
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def upgrades(view: RunView) -> list[tuple[str, str]]:
@@ -440,7 +542,7 @@ def upgrades(view: RunView) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: (version_key(p[0]), version_key(p[1])))
 
 
-def verdicts(view: RunView, limit: int = 2) -> list[str]:
+def verdicts(view: RunView, limit: int = 2, width: int = VERDICT_WIDTH) -> list[str]:
     """The verdict of each upgrade in the run, or a pointer to `advise` when there are many."""
     pairs = upgrades(view)
     if not pairs:
@@ -450,7 +552,7 @@ def verdicts(view: RunView, limit: int = 2) -> list[str]:
                 f"{pairs[0][0]} --to {pairs[-1][1]}`"]
     out: list[str] = []
     for old, new in pairs:
-        out += verdict(Advisor(view, old, new))
+        out += verdict(Advisor(view, old, new), width)
     return out
 
 
@@ -466,16 +568,16 @@ def key_upgrades(view: RunView) -> list[tuple[str, str]]:
 
 def upgrade_payload(view: RunView, old: str, new: str) -> dict:
     """One upgrade for the HTML page's picker: the verdict, and each loader that does not simply
-    keep working, with its errors and what works instead."""
+    keep working, with its errors and the fixes the run shows."""
     advisor = Advisor(view, old, new)
     rows = []
     for fmt in view.formats:
         for loader in view.loaders(fmt):
             a = advisor.loader_advice(fmt, loader)
-            if a is None or a.verdict in ("works", "unavailable", "unsaved"):
+            if a is None or a.verdict in ("works", "n/a", "unsaved"):
                 continue
-            text = EXPLAIN[a.verdict].format(old=old, new=new, models=", ".join(a.broken))
             rows.append({"format": fmt, "loader": loader, "verdict": LABELS[a.verdict],
-                         "text": text, "errors": a.errors[:2], "instead": a.instead})
+                         "text": explain(a, old, new), "errors": a.errors[:2],
+                         "instead": [f.line() for f in a.fixes]})
     return {"from": old, "to": new, "verdict": verdict(advisor, REPORT_WIDTH),
             "legacy": legacy_summary(advisor)[:1], "loaders": rows}

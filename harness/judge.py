@@ -145,7 +145,7 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
             fields["notes"]["state_not_compared"] = (
                 f"{', '.join(state)}: not exposed by this loader (compared through the "
                 "predictions only)")
-    problems = []
+    problems, differs = [], []
     if params is not None:
         rep = compare_params(normalized(ref_params, meta["scope"]),
                              normalized(params, meta["scope"]))
@@ -157,21 +157,30 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
         if not rep.ok:
             problems.append(f"parameters: {rep.equal}/{rep.total} bit-identical"
                             + (f", {rep.extra} extra" if rep.extra else ""))
+            differs.append("parameters")
     if outputs is not None:
         pred = compare_predictions(outputs, ref_outputs, tolerance, floor)
         fields |= {"max_abs_diff": pred.max_abs_diff, "max_rel_diff": pred.max_rel_diff,
                    "max_ulp": pred.max_ulp, "rtol": pred.rtol, "atol": pred.atol}
+        if ref_outputs:  # the size of a difference is said against its dtype's tolerance
+            fields["notes"]["output_dtype"] = str(ref_outputs[0].dtype)
         if not pred.within:
             problems.append(f"predictions: {pred.problem}")
+            differs.append("predictions")
     if params is None and outputs is None:
         problems.append("the loader gave neither predictions nor parameters")
+        differs += ["parameters", "predictions"]
     resume, problem = resume_fields(meta, result, npz)
     if "resume_max_abs_diff" in resume:
         fields["notes"]["resume_max_abs_diff"] = resume.pop("resume_max_abs_diff")
     fields |= resume
     if problem:
         problems.append(problem)
+        differs.append("training")
     fields["status"] = Status.MISMATCH if problems else Status.PASS
+    # what differs, by kind (verdict.py ranks them): a training-only mismatch loads and predicts
+    # the same, and is never called silently wrong
+    fields["differs"] = differs if problems else None
     if problems:
         fields["error"] = "; ".join(problems)
     return fields

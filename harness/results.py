@@ -31,7 +31,7 @@ COLUMNS = [
     "params_missing", "params_extra", "params_shape", "params_dtype", "params_value",
     "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
     "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
-    "resume_ok", "reused_from", "notes", "log",
+    "resume_ok", "differs", "reused_from", "notes", "log",
 ]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .. import verdict
 from ..plan import Cell, env_name
 from ..results import load_frame, read_run
 from ..vocab import FORMAT_LOADERS, FORMATS, MODELS, Status
@@ -136,6 +137,17 @@ class Group:
     @property
     def passed(self) -> int:
         return sum(c["status"] == "pass" for c in self.applicable)
+
+    @property
+    def loaded(self) -> int:
+        """Cells that load and predict the same (pass or training only): a training-only
+        mismatch is not a load failure."""
+        return sum(verdict.loads(c) for c in self.applicable)
+
+    @property
+    def training(self) -> int:
+        """Cells that load and predict the same but cannot resume training."""
+        return sum(verdict.kind(c) == verdict.TRAINING for c in self.applicable)
 
     @property
     def total(self) -> int:
@@ -349,15 +361,22 @@ class Footnotes:
 
 
 def mark(group: Group) -> str:
-    """The text of one aggregated square: a symbol and how many applicable cells pass."""
+    """The text of one aggregated square: a symbol and how many applicable cells load and
+    predict the same, then "T<k>" for the k of those that cannot resume training."""
     if not group.cells:
         return ""
     if group.total == 0:
         return "n/a"
-    if group.passed == group.total:
+    if group.loaded == group.total:
         symbol = "✅"
-    elif group.passed == 0:
+    elif group.loaded == 0:
         symbol = "❌"
     else:
         symbol = "⚠️"
-    return f"{symbol} {group.passed}/{group.total}"
+    training = f" T{group.training}" if group.training else ""
+    return f"{symbol} {group.loaded}/{group.total}{training}"
+
+
+MARK_LEGEND = ("n/m: n of m applicable cells load and predict the same; Tk: k of those load and "
+               "predict the same but training cannot resume (optimizer state lost or `fit()` "
+               "raises)")

@@ -13,16 +13,22 @@ import re
 import shutil
 from pathlib import Path
 
-from .. import advise  # (module import: advise imports run_view, which imports this package)
+from .. import (
+    advise,  # (module import: advise imports run_view, which imports this package)
+    verdict,
+)
 from .run_view import Group, RunView, error_summary, is_missing, mark
 
 SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
            "timeout": "timeout", "unsupported": "-"}
+TRAINING_SYMBOL = "T"  # a mismatch of training only: loads and predicts the same
 GROUP_SYMBOLS = {"✅": "✓", "❌": "✗", "⚠️": "~"}  # one terminal column each
-LEGEND = ("✓ pass  ≠ loads, but parameters or predictions differ  ✗ load-error  S save-error  "
-          "- unsupported  [n] error below (in full in cells.jsonl)")
-GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells pass (n/m); "
-                "[n] errors below (in full in cells.jsonl)")
+LEGEND = ("✓ pass  ≠ loads, but parameters or predictions differ  T loads and predicts the same; "
+          "training cannot resume (optimizer state lost or `fit()` raises)  ✗ load-error  "
+          "S save-error  - unsupported  [n] error below (in full in cells.jsonl)")
+GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells load and predict the "
+                "same (n/m; Tk: k of those cannot resume training); [n] errors below (in full in "
+                "cells.jsonl)")
 ALIKE = "(+n alike): n [variant] loaders that do the same, shown with --detail"
 MAX_ENVS_INLINE = 4
 MAX_NOTES = 8  # footnotes under the compact table; --detail lists every distinct error
@@ -97,8 +103,10 @@ def _with_refs(text: str, refs: list[int]) -> str:
 def _cell_mark(cells: list[dict], notes: Notes) -> str:
     if not cells:
         return ""
-    worst = next((c for c in cells if c["status"] != "pass"), cells[0])
-    return _with_refs(SYMBOLS.get(worst["status"], worst["status"]), notes.refs(cells))
+    worst = max(cells, key=lambda c: verdict.RANK.get(verdict.kind(c) or "", -1))
+    symbol = TRAINING_SYMBOL if verdict.kind(worst) == verdict.TRAINING else \
+        SYMBOLS.get(worst["status"], worst["status"])
+    return _with_refs(symbol, notes.refs(cells))
 
 
 def _group_mark(cells: list[dict], notes: Notes) -> str:
