@@ -102,10 +102,11 @@ class Fix:
     ok: list[str]
     not_ok: list[str] = field(default_factory=list)
     route: str = "loader"  # loader | legacy | resave | raw | training
+    note: str = ""  # a caveat the cells show, said after the models
 
     def line(self) -> str:
         tail = f" (not {', '.join(self.not_ok)})" if self.not_ok else ""
-        return f"{self.text} for {', '.join(self.ok)}{tail}"
+        return f"{self.text} for {', '.join(self.ok)}{tail}{self.note}"
 
 
 @dataclass
@@ -251,6 +252,7 @@ class Advisor:
             out.append(Fix(legacy.how + f" ({legacy.old} -> {legacy.legacy} passes)", models,
                            route="legacy"))
         left = list(models)
+        covered = bool(legacy)  # the legacy route loads them all: no re-save or raw reader
         others = [lo for lo in self.view.loaders(fmt)
                   if lo != loader and verdict_rules.gives_model(lo)]
         while left and len(out) < MAX_FIXES_PER_BREAK:
@@ -263,7 +265,7 @@ class Advisor:
                            [m for m in models if m not in ok]))
             others.remove(best)
             left = [m for m in left if m not in ok]
-        if left and len(out) < MAX_FIXES_PER_BREAK:
+        if left and not covered and len(out) < MAX_FIXES_PER_BREAK:
             for other in self.view.formats:
                 ok_lo = [lo for lo in self._passing_loaders(self.old, self.new, other, left)
                          if other != fmt and verdict_rules.gives_model(lo)]
@@ -272,11 +274,11 @@ class Advisor:
                     tail = "" if ok_lo[0] in still else \
                         f" (but not for artifacts saved under {self.new})"
                     out.append(Fix(f"re-save under {self.old} as {other}, load with "
-                                   f"`{verdict_rules.python_call(ok_lo[0])}`{tail}", left,
-                                   route="resave"))
+                                   f"`{verdict_rules.python_call(ok_lo[0])}`", left,
+                                   route="resave", note=tail))
                     left = []
                     break
-        if left and len(out) < MAX_FIXES_PER_BREAK:
+        if left and not covered and len(out) < MAX_FIXES_PER_BREAK:
             for lo in self.view.loaders(fmt):
                 ok = self.passing(self.old, self.new, fmt, lo, left)
                 if lo in verdict_rules.RAW_READERS and ok:
@@ -516,14 +518,14 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     if raw_breaks:
         lines.append(fit("  raw readers that break: ",
                          [_loader_line([a], R.BREAKS, width) for a in raw_breaks], width))
-    fixes: list[str] = []
+    said: dict[tuple[str, str], list[str]] = {}  # (loader, fixes) -> formats
     for advs in breaks.values():
         for a in advs:
-            if a.fixes:
-                fixes.append(_cut(f"  fix for `{a.loader}` ({a.fmt}): "
-                                  + "; ".join(f.line() for f in a.fixes[:2]), width))
-            else:
-                fixes.append(f"  no fix in this run for `{a.loader}` ({a.fmt})")
+            text = "; ".join(f.line() for f in a.fixes[:2])
+            said.setdefault((a.loader, text), []).append(a.fmt)
+    fixes = [_cut(f"  fix for `{lo}` ({', '.join(fmts)}): {text}", width) if text
+             else f"  no fix in this run for `{lo}` ({', '.join(fmts)})"
+             for (lo, text), fmts in said.items()]
     lines += fixes[:MAX_FIXES]
     if len(fixes) > MAX_FIXES:
         lines.append(f"  ({len(fixes) - MAX_FIXES} more fixes: `harness advise --from {old} "

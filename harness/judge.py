@@ -162,10 +162,10 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
         pred = compare_predictions(outputs, ref_outputs, tolerance, floor)
         fields |= {"max_abs_diff": pred.max_abs_diff, "max_rel_diff": pred.max_rel_diff,
                    "max_ulp": pred.max_ulp, "rtol": pred.rtol, "atol": pred.atol}
-        if ref_outputs:  # the size of a difference is said against its dtype's tolerance
-            fields["notes"]["output_dtype"] = str(ref_outputs[0].dtype)
         if not pred.within:
             problems.append(f"predictions: {pred.problem}")
+            if ref_outputs:  # the size of a difference is said against its dtype's tolerance
+                fields["notes"]["output_dtype"] = str(ref_outputs[0].dtype)
             differs.append("predictions")
     if params is None and outputs is None:
         problems.append("the loader gave neither predictions nor parameters")

@@ -375,10 +375,15 @@ def _parse_tolerances(where: str, table) -> dict[tuple[str, str], tuple[float, f
 
 
 def from_flags(save: list[str], load: list[str], models=None, formats=None, loaders=None,
-               devices=None, save_devices=None, load_devices=None, as_of=None) -> Matrix:
+               devices=None, save_devices=None, load_devices=None, as_of=None,
+               baseline: bool = True) -> Matrix:
+    """`--save X --load Y`: X -> Y, and with `baseline` each X -> X too (the same saves loaded
+    once more), so that a failure under Y can be told from one X already has."""
     mx = Matrix(save=list(save), load=list(load), models=models, formats=formats,
                 loaders=loaders, save_devices=save_devices or devices or ["cpu"],
                 load_devices=load_devices or devices or ["cpu"], as_of=as_of,
                 source="command line")
+    if baseline:
+        mx.includes = [{"save": [x], "load": [x]} for x in dict.fromkeys(save) if x not in load]
     mx.validate()
     return mx

@@ -67,6 +67,7 @@ class RunOptions:
     unsafe: bool = False  # let Keras loaders deserialize code (Lambda layers)
     memory_limit_mb: int | None = None  # per worker process
     load_cache: bool = True  # reuse a load cell's result when nothing deciding it changed
+    baseline: bool = False  # --save X --load Y also loads X under X (the CLI: unless --no-baseline)
     cells: list[Cell] | None = None  # an explicit plan (fixtures, try): no matrix expansion
     presaved: list[Presaved] = field(default_factory=list)  # artifacts not saved by this run
 
@@ -124,7 +125,7 @@ class Run:
         return self.opts.matrix or from_flags(
             self.opts.save, self.opts.load, self.opts.models, self.opts.formats,
             self.opts.loaders, self.opts.devices, self.opts.save_devices,
-            self.opts.load_devices), self.opts.shard
+            self.opts.load_devices, baseline=self.opts.baseline), self.opts.shard
 
     def _resumed_matrix(self) -> tuple[Matrix, tuple[int, int] | None]:
         m = self.previous.info.get("matrix") or {}

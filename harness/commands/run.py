@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
                      help="devices for both sides: cpu, cpu-noonednn, gpu (default: cpu)")
     run.add_argument("--save-devices", type=csv, metavar="DEVICES", help="devices to save on")
     run.add_argument("--load-devices", type=csv, metavar="DEVICES", help="devices to load on")
+    run.add_argument("--no-baseline", dest="baseline", action="store_false",
+                     help="with --save X --load Y: skip the X -> X cells that tell an upgrade's "
+                          "breaks from what X already fails (the saves are the same; they cost "
+                          "one more load pass)")
     run.add_argument("--shard", metavar="K/N",
                      help="run only the K-th of N deterministic slices of the cells "
                           "(join the shards with `harness merge`)")
@@ -141,7 +145,7 @@ def build_options(args):
         shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
         save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,
         batch_size=args.batch_size, load_cache=not args.fresh, unsafe=args.unsafe,
-        memory_limit_mb=args.memory_limit_mb,
+        memory_limit_mb=args.memory_limit_mb, baseline=args.baseline,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
 
 

@@ -1,0 +1,188 @@
+"""harness.verdict and the words built on it, on hand-built rows (no TF): a break is a regression
+against the save version's own cells, kinds are ranked, every line names its models, its size
+and a fix the cells prove."""
+
+from __future__ import annotations
+
+from test_reports_sample import make_run, row
+
+from harness import verdict as V
+from harness.advise import Advisor, render, verdict
+from harness.matrix import from_flags
+from harness.reports.run_view import Group, RunView, mark
+from harness.reports.terminal import terminal_table
+
+MODELS = ("mlp", "cnn", "rnn", "seq", "mixed")
+
+
+def mismatch(save, load, model, fmt, loader, differs, **extra):
+    text = {"parameters": "parameters: 0/4 bit-identical",
+            "predictions": "predictions: output 0 beyond rtol=0.001, atol=0.001",
+            "training": "resume: training cannot resume after loading (Unknown variable)"}
+    return row(save, load, model, fmt, loader, "mismatch", differs=list(differs),
+               error="; ".join(text[d] for d in differs), **extra)
+
+
+def test_kinds_are_ranked_and_read_from_differs_or_from_older_rows():
+    assert V.kind(row("2.12", "2.16", "mlp", "h5", "x", "pass")) == V.PASS
+    assert V.kind(mismatch("2.12", "2.16", "mlp", "h5", "x", ["training"])) == V.TRAINING
+    assert V.kind(mismatch("2.12", "2.16", "mlp", "h5", "x", ["predictions"])) == V.VALUES
+    assert V.kind(mismatch("2.12", "2.16", "mlp", "h5", "x",
+                           ["parameters", "training"])) == V.VALUES
+    for status in ("load-error", "crash", "timeout"):
+        assert V.kind(row("2.12", "2.16", "mlp", "h5", "x", status)) == V.ERROR
+    for status in ("unsupported", "save-error"):
+        assert V.kind(row("2.12", "2.16", "mlp", "h5", "x", status)) is None
+    # a row written before `differs` existed: the judge's own problem prefixes say it
+    old = row("2.12", "2.16", "mlp", "h5", "x", "mismatch",
+              error="resume: the loaded model lost its optimizer state")
+    assert V.differs(old) == ["training"] and V.kind(old) == V.TRAINING
+    assert V.RANK[V.ERROR] > V.RANK[V.VALUES] > V.RANK[V.TRAINING] > V.RANK[V.PASS]
+
+
+def test_a_break_is_a_regression_and_failing_under_both_is_not():
+    p = row("2.16", "2.16", "mlp", "keras", "x", "pass")
+    err = row("2.16", "2.16", "mlp", "keras", "x", "load-error")
+    train = mismatch("2.16", "2.16", "mlp", "keras", "x", ["training"])
+    vals = mismatch("2.16", "2.16", "mlp", "keras", "x", ["predictions"])
+    assert V.outcome("mlp", p, err, True).change == V.BREAKS
+    assert V.outcome("mlp", err, err, True).change == V.ALREADY
+    assert V.outcome("mlp", train, train, True).change == V.ALREADY
+    assert V.outcome("mlp", err, p, True).change == V.FIXED
+    assert V.outcome("mlp", train, err, True).change == V.BREAKS  # worse in kind
+    assert V.outcome("mlp", err, vals, True).change == V.ALREADY  # better is not a break
+    assert V.outcome("mlp", None, err, True).change == V.NEW_FAILS  # no such loader under X
+    assert V.outcome("mlp", None, err, False).change == V.UNBASELINED
+    assert V.outcome("mlp", p, row("2.16", "2.17", "mlp", "keras", "x", "save-error"),
+                     True).change == V.NA
+
+
+def same_failures_both_sides() -> list[dict]:
+    """2.16 -> 2.16 and 2.16 -> 2.17 alike, as the real nightly has them: mixed loses its
+    LossScaleOptimizer state, custom_fn's unregistered layer raises, in both."""
+    rows = []
+    for load in ("2.16", "2.17"):
+        rows.append(row("2.16", load, "mlp", "keras", "keras.models.load_model", "pass"))
+        rows.append(mismatch("2.16", load, "mixed", "keras", "keras.models.load_model",
+                             ["training"]))
+        rows.append(row("2.16", load, "custom_fn", "keras", "keras.models.load_model",
+                        "load-error", error_type="TypeError", error="Could not locate class"))
+        rows.append(row("2.16", load, "mlp", "tf-checkpoint", "tf.train.Checkpoint.restore",
+                        "pass"))
+    return rows
+
+
+def test_failures_the_diagonal_shares_are_no_break(tmp_path):
+    view = RunView(make_run(tmp_path, rows=same_failures_both_sides(),
+                            info={"matrix": {"save": ["2.16"], "load": ["2.16", "2.17"]}}))
+    lines = verdict(Advisor(view, "2.16", "2.17"), width=400)
+    assert lines[0].endswith("2 of 2 native loader(s) that give back a model keep working, "
+                             "0 break")
+    assert not any(ln.startswith("  breaks:") for ln in lines)
+    already = next(ln for ln in lines if "already fails" in ln)
+    assert already == ("  already fails under 2.16 -> 2.16 (not the upgrade): "
+                       "`keras.models.load_model` (keras: raises for custom_fn (1 of 3), "
+                       "predicts the same, cannot resume training for mixed (1 of 3))")
+    assert not any(ln.startswith("  fix for") for ln in lines)  # none for what already fails
+
+
+def test_without_the_baseline_nothing_is_called_a_break(tmp_path):
+    rows = [r for r in same_failures_both_sides() if r["load_tf"] == "2.17"]
+    view = RunView(make_run(tmp_path, rows=rows,
+                            info={"matrix": {"save": ["2.16"], "load": ["2.17"]}}))
+    lines = verdict(Advisor(view, "2.16", "2.17"))
+    assert "no 2.16 -> 2.16 cells in this run" in lines[1]
+    assert not any("break" in ln for ln in lines[2:])
+    assert "no 2.16 -> 2.16 cells" in render(Advisor(view, "2.16", "2.17"))
+
+
+def h5_rows() -> list[dict]:
+    """2.12 -> 2.16 h5 as the nightly has it: the default call raises for models compiled with a
+    loss object and cannot resume training for the tutorial Sequential; compile=False loads
+    most; a raw reader reads the values of all."""
+    rows = []
+    for load in ("2.12", "2.16"):
+        for m in MODELS:
+            ok = load == "2.12"
+            if ok:
+                rows.append(row("2.12", load, m, "h5", "keras.models.load_model", "pass"))
+            elif m == "seq":
+                rows.append(mismatch("2.12", load, m, "h5", "keras.models.load_model",
+                                     ["training"]))
+            elif m == "mixed":
+                rows.append(mismatch("2.12", load, m, "h5", "keras.models.load_model",
+                                     ["predictions"], max_abs_diff=1.2e-3, rtol=1e-3, atol=1e-3,
+                                     params_equal=4, notes={"output_dtype": "float16"}))
+            else:
+                rows.append(row("2.12", load, m, "h5", "keras.models.load_model", "load-error",
+                                error_type="TypeError", error="reduction=auto"))
+            cf = ok or m in ("mlp", "cnn", "seq")
+            rows.append(row("2.12", load, m, "h5", "keras.models.load_model[compile=False]",
+                            "pass" if cf else "load-error", error=None if cf else "time_major"))
+            rows.append(row("2.12", load, m, "h5", "h5py.File", "pass"))
+    return rows
+
+
+def test_each_break_says_its_models_kinds_and_size_and_counts_add_up(tmp_path):
+    view = RunView(make_run(tmp_path, rows=h5_rows(),
+                            info={"matrix": {"save": ["2.12"], "load": ["2.12", "2.16"]}}))
+    lines = verdict(Advisor(view, "2.12", "2.16"), width=400)
+    assert lines[0].endswith("0 of 1 native loader(s) that give back a model keep working, "
+                             "1 break")
+    breaks = [ln for ln in lines if ln.startswith("  breaks:")]
+    assert breaks == ["  breaks: `keras.models.load_model` (h5: raises for mlp, cnn, rnn "
+                      "(3 of 5), silently wrong for mixed (1 of 5: float16 outputs move 1.2e-03, "
+                      "tolerance 1e-03; weights bit-identical), predicts the same, cannot "
+                      "resume training for seq (1 of 5))"]
+    # the raw reader is its own line, never counted among the loaders that give back a model
+    assert "  still read the values (not a model): `h5py.File` (h5)" in lines
+    fix = next(ln for ln in lines if ln.startswith("  fix for"))
+    # the fix is proven per model: compile=False passes for mlp and cnn, not for rnn or mixed
+    assert fix.startswith("  fix for `keras.models.load_model` (h5): "
+                          "`keras.models.load_model(path, compile=False)` for mlp, cnn "
+                          "(not rnn, mixed)")
+    # and training-only gets its own remedy: the same call without the optimizer state
+    assert "`keras.models.load_model(path, compile=False)` for mlp, cnn (not rnn, mixed); " \
+           "predictions are unaffected" not in fix
+    text = render(Advisor(view, "2.12", "2.16"))
+    assert "predictions are unaffected; no loader in this run resumes training" in text
+    assert "silently wrong for mixed" in text and "raises for mlp, cnn, rnn" in text
+    # the words are true: the models that raise are never called silently wrong
+    for line in text.splitlines():
+        if "silently wrong for" in line:
+            assert "mlp" not in line.split("silently wrong for", 1)[1].split(")")[0]
+
+
+def test_a_training_only_cell_has_its_own_mark_and_is_no_load_failure(tmp_path):
+    cells = [row("2.12", "2.16", "seq", "h5", "x", "pass"),
+             mismatch("2.12", "2.16", "mlp", "h5", "x", ["training"])]
+    assert mark(Group(cells)) == "✅ 2/2 T1"
+    cells.append(mismatch("2.12", "2.16", "cnn", "h5", "x", ["predictions"]))
+    assert mark(Group(cells)) == "⚠️ 2/3 T1"
+    rows = [r for r in h5_rows() if r["load_tf"] == "2.16"]
+    text = terminal_table(make_run(tmp_path, rows=rows), width=200)
+    line = next(ln for ln in text.splitlines() if ln.startswith("h5 "))
+    # mlp cnn rnn seq mixed: raises, raises, raises, training only, predictions differ
+    assert line.split()[2:] == ["✗", "[1]", "✗", "[1]", "✗", "[1]", "T", "[2]", "≠", "[3]"]
+    assert "T loads and predicts the same; training cannot resume" in text
+
+
+def test_a_fix_is_written_as_the_python_a_user_pastes():
+    assert V.python_call("keras.models.load_model[compile=False]") == \
+        "keras.models.load_model(path, compile=False)"
+    assert V.python_call("keras.layers.TFSMLayer[call_endpoint=serving_default]") == \
+        'keras.layers.TFSMLayer(path, call_endpoint="serving_default")'
+    assert V.python_call("tf.saved_model.load") == "tf.saved_model.load(path)"
+    assert V.python_call("tf.lite.Interpreter") == "tf.lite.Interpreter(model_path=path)"
+
+
+def test_run_flags_add_the_save_versions_own_cells_unless_told_not_to():
+    mx = from_flags(["2.12"], ["2.16"], models=["mlp"], formats=["h5"])
+    pairs = {(c.save_tf, c.load_tf) for c in mx.cells()}
+    assert pairs == {("2.12", "2.16"), ("2.12", "2.12")}
+    mx = from_flags(["2.12"], ["2.16"], models=["mlp"], formats=["h5"], baseline=False)
+    assert {(c.save_tf, c.load_tf) for c in mx.cells()} == {("2.12", "2.16")}
+    # several saves: each its own diagonal, no cross pair between the saves
+    mx = from_flags(["2.12", "2.13"], ["2.16"], models=["mlp"], formats=["h5"])
+    assert {(c.save_tf, c.load_tf) for c in mx.cells()} == {
+        ("2.12", "2.16"), ("2.13", "2.16"), ("2.12", "2.12"), ("2.13", "2.13")}
