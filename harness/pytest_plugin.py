@@ -211,7 +211,12 @@ class CellItem(pytest.Item):
 
 
 def describe(row: dict) -> str:
+    from . import verdict
+
     what = f"{row['status']}"
+    kind = verdict.kind(row)
+    if kind in (verdict.VALUES, verdict.TRAINING):  # the words of every report
+        what += f" ({verdict.KIND_WORDS[kind]})"
     if row.get("error_type"):
         what += f" ({row['error_type']})"
     if row.get("error"):

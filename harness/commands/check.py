@@ -25,9 +25,19 @@ def _cell_line(c: dict) -> str:
     return f"{c['save_tf']} -> {c['load_tf']}{side} {c['model']} / {c['format']} / {c['loader']}"
 
 
+def _what(c: dict) -> str:
+    """The cell's error summary, with its kind in the words every report uses."""
+    from .. import verdict
+    from ..reports.run_view import error_summary
+
+    kind = verdict.kind(c)
+    head = f"[{verdict.KIND_SHORT[kind]}] " if kind in (verdict.VALUES, verdict.TRAINING) else ""
+    return head + str(error_summary(c))
+
+
 def main(args) -> int:
     from ..expectations import check_cells, draft_entries, load, to_toml, unused
-    from ..reports.run_view import RunView, error_summary
+    from ..reports.run_view import RunView
     from ..results import read_run
 
     exps = load(args.expectations)
@@ -40,12 +50,12 @@ def main(args) -> int:
     for v in bad:
         c, exp = v.cell, v.expectation
         if v.kind == NEW:
-            print(f"NEW FAILURE      {_cell_line(c)}: {error_summary(c)}")
+            print(f"NEW FAILURE      {_cell_line(c)}: {_what(c)}")
         elif v.kind == FIXED:
             print(f"NOW PASSES       {_cell_line(c)}: expected {exp.status} by {exp.describe()}: "
                   f"{exp.reason}")
         else:
-            print(f"CHANGED          {_cell_line(c)}: {error_summary(c)} (expected {exp.status} "
+            print(f"CHANGED          {_cell_line(c)}: {_what(c)} (expected {exp.status} "
                   f"by {exp.describe()})")
     print(f"{len(cells)} cells: {counts[OK]} pass or unsupported, {counts[EXPECTED]} known "
           f"incompatibilities as expected, {counts[NEW]} new failures, {counts[FIXED]} expected "

@@ -9,7 +9,10 @@ from __future__ import annotations
 import html
 import json
 
-from .. import advise  # (module import: advise imports run_view, which imports this package)
+from .. import (
+    advise,  # (module import: advise imports run_view, which imports this package)
+    verdict,
+)
 from ..vocab import STATUSES
 from .html_assets import PAGE_CSS, PAGE_JS
 from .run_view import RunView, error_summary, scrub, version_key
@@ -18,7 +21,8 @@ from .run_view import RunView, error_summary, scrub, version_key
 CELL_FIELDS = ("model", "format", "loader", "status", "error_type", "error", "params_total",
                "params_equal", "params_missing", "params_extra", "params_value", "param_diffs",
                "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol", "seconds",
-               "on_disk_format", "save_versions", "load_versions", "notes")
+               "on_disk_format", "save_versions", "load_versions", "notes", "differs",
+               "resume_ok")
 MAX_ERROR_CHARS = 4000
 
 
@@ -27,6 +31,7 @@ def _cell_payload(view: RunView, i: int, cell: dict) -> dict:
     if isinstance(out["error"], str) and len(out["error"]) > MAX_ERROR_CHARS:
         out["error"] = out["error"][:MAX_ERROR_CHARS] + " [...]"
     out["id"] = i
+    out["kind"] = verdict.kind(cell)  # training only is its own mark: loads, predicts the same
     out["save"] = view.side_label(cell["save_tf"], cell["save_device"])
     out["load"] = view.side_label(cell["load_tf"], cell["load_device"])
     out["summary"] = error_summary(cell)

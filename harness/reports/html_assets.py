@@ -5,7 +5,7 @@ no network.  Filters are checkbox groups whose state is mirrored in location.has
 
 PAGE_CSS = r"""
 :root { --pass:#2b8a3e; --mismatch:#e8590c; --load-error:#c92a2a; --save-error:#862e9c;
-  --crash:#212529; --timeout:#f08c00; --unsupported:#ced4da; --ink:#212529; --muted:#6c757d;
+  --crash:#212529; --timeout:#f08c00; --training:#fab005; --unsupported:#ced4da; --ink:#212529; --muted:#6c757d;
   --line:#dee2e6; --bg:#f8f9fa; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -51,6 +51,7 @@ td.cell { width: 124px; min-width: 124px; text-align: center; font-size: 12px; c
   border: 2px solid #fff; padding: 3px 6px; border-radius: 5px; white-space: nowrap; }
 td.cell.s-unsupported { color: var(--muted); }
 .s-pass { background: var(--pass); } .s-mismatch { background: var(--mismatch); }
+.s-training { background: var(--training); }
 .s-load-error { background: var(--load-error); } .s-save-error { background: var(--save-error); }
 .s-crash { background: var(--crash); } .s-timeout { background: var(--timeout); }
 .s-unsupported { background: var(--unsupported); }
@@ -250,6 +251,8 @@ PAGE_JS = r"""
       box.append(el("p", {class: "empty", text: "No cell matches the filters."}));
     const legend = el("div", {class: "legend"});
     for (const s of STATUSES) legend.append(el("span", {text: s, style: "--c: var(--" + s + ")"}));
+    legend.append(el("span", {text: "training: loads and predicts the same; training cannot " +
+      "resume (optimizer state lost or fit() raises)", style: "--c: var(--training)"}));
     box.append(el("div", {style: "flex-basis: 100%"},
       el("p", {class: "hint", text: "Squares: share of cells (models \u00d7 loaders) that pass, " +
         "unsupported cells left out. Cells below are coloured by status:"}), legend));
@@ -279,8 +282,10 @@ PAGE_JS = r"""
             const c = mine.find(x => x.model === model && x.loader === loader &&
                                      x.save === sv && x.load === ld);
             if (!c) { row.append(el("td")); continue; }
-            const text = c.status;
-            const td = el("td", {class: "cell s-" + c.status, "data-id": c.id,
+            const training = c.kind === "training";  // loads and predicts the same
+            const text = training ? "training" : c.status;
+            const td = el("td", {class: "cell s-" + (training ? "training" : c.status),
+                                 "data-id": c.id,
                                  "data-model": c.model, "data-format": c.format,
                                  "data-loader": c.loader, "data-status": c.status,
                                  onclick: () => { showPanel([c], null); writeHash(c.id); }},
@@ -318,6 +323,7 @@ PAGE_JS = r"""
     add("max ULP", num(c.max_ulp));
     if (c.rtol != null) add("tolerance", "rtol " + c.rtol + ", atol " + c.atol);
     add("seconds", c.seconds != null ? c.seconds.toFixed(2) : null);
+    if (c.differs && c.differs.length) add("differs", c.differs.join(", "));
     const box = el("div", {class: "detail", "data-id": c.id},
       el("div", {}, el("span", {class: "status s-" + c.status, text: c.status}), " ",
          el("b", {text: c.model}), " / " + c.format + " / ", el("code", {text: c.loader})), dl);
