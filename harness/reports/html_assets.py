@@ -5,7 +5,8 @@ no network.  Filters are checkbox groups whose state is mirrored in location.has
 
 PAGE_CSS = r"""
 :root { --pass:#2b8a3e; --mismatch:#e8590c; --load-error:#c92a2a; --save-error:#862e9c;
-  --crash:#212529; --timeout:#f08c00; --training:#fab005; --unsupported:#ced4da; --ink:#212529; --muted:#6c757d;
+  --crash:#212529; --timeout:#f08c00; --training:#fab005; --unsupported:#ced4da;
+  --ink:#212529; --muted:#6c757d;
   --line:#dee2e6; --bg:#f8f9fa; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
