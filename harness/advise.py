@@ -239,8 +239,15 @@ class Advisor:
                 for o in broken.get(k, [])]
         out = self._load_fixes(v.fmt, v.loader, hard) if hard else []
         training = [o.model for o in broken.get(verdict_rules.TRAINING, [])]
-        if training:
-            out += self._training_fixes(v.fmt, v.loader, training)
+        for t in self._training_fixes(v.fmt, v.loader, training) if training else []:
+            same = next((f for f in out if f.text == t.text), None)
+            if same is None:
+                out.append(t)
+                continue
+            # one call that loads some and, without the optimizer state, serves the others
+            same.ok += t.ok
+            same.not_ok = [m for m in same.not_ok if m not in t.ok]
+            same.note += t.note
         return out
 
     def _load_fixes(self, fmt: str, loader: str, models: list[str]) -> list[Fix]:
@@ -290,19 +297,25 @@ class Advisor:
 
     def _training_fixes(self, fmt: str, loader: str, models: list[str]) -> list[Fix]:
         """Models that load and predict the same but cannot resume training: a loader of the
-        same artifact with which training resumes, else what the cells do show."""
-        keeps = []
+        same artifact with which training resumes, else one that loads them without the
+        optimizer state (compile anew to train on), else what the cells do show."""
+        keeps, fresh = [], []
         for lo in self.view.loaders(fmt):
             if lo == loader or not verdict_rules.gives_model(lo):
                 continue
             cells = self.cells(self.old, self.new, fmt, lo)
-            ok = [m for m in models if cells.get(m, {}).get("status") == "pass"
-                  and cells[m].get("resume_ok") is True]
-            if ok:
-                keeps.append(Fix(f"`{verdict_rules.python_call(lo)}` (training resumes)", ok,
-                                 [m for m in models if m not in ok], route="training"))
-        if keeps:
-            return keeps[:1]
+            ok = [m for m in models if cells.get(m, {}).get("status") == "pass"]
+            resumes = [m for m in ok if cells[m].get("resume_ok") is True]
+            call = f"`{verdict_rules.python_call(lo)}`"
+            if resumes:
+                keeps.append(Fix(call, resumes, [m for m in models if m not in resumes],
+                                 route="training", note=" (training resumes)"))
+            elif ok:
+                fresh.append(Fix(call, ok, [m for m in models if m not in ok], route="training",
+                                 note=f"; {', '.join(ok)}: compile anew to train on (the "
+                                      "optimizer state is not kept; predictions unaffected)"))
+        if keeps or fresh:
+            return (keeps or fresh)[:1]
         return [Fix("predictions are unaffected; no loader in this run resumes training from "
                     "these artifacts: compile anew after loading (the optimizer's state is "
                     "lost)", models, route="training")]
@@ -452,22 +465,19 @@ def fit(prefix: str, items: list[str], width: int = VERDICT_WIDTH) -> str:
     return prefix + (", ".join(shown) or "none")
 
 
-def _loader_line(advs: list[LoaderAdvice], change: str, width: int) -> str:
-    """"`loader` (h5: raises for mlp, cnn (2 of 13); keras: ...)" for one loader name; model
-    names beyond what fits are counted."""
-    per_fmt = []
+def _loader_lines(prefix: str, advs: list[LoaderAdvice], change: str, width: int) -> list[str]:
+    """"  breaks: `loader` (h5: raises for mlp, cnn (2 of 13); keras: ...)" when it fits in
+    `width`, else the loader on one line and a line per format and kind under it (each cut to
+    the width): no kind is ever cut off."""
+    per_fmt = [f"{a.fmt}: " + ", ".join(verdict_rules.kind_phrases(a.v, change)) for a in advs]
+    line = f"{prefix}`{advs[0].loader}` ({'; '.join(per_fmt)})"
+    if len(line) <= width:
+        return [line]
+    out = [f"{prefix}`{advs[0].loader}`:"]
     for a in advs:
-        said = verdict_rules.kind_phrases(a.v, change)
-        per_fmt.append(f"{a.fmt}: {', '.join(said)}")
-    line = f"`{advs[0].loader}` ({'; '.join(per_fmt)})"
-    for max_names in (3, 1):
-        if len(line) + 12 <= width:
-            break
-        per_fmt = [f"{a.fmt}: "
-                   + ", ".join(verdict_rules.kind_phrases(a.v, change, max_names=max_names))
-                   for a in advs]
-        line = f"`{advs[0].loader}` ({'; '.join(per_fmt)})"
-    return line
+        for phrase in verdict_rules.kind_phrases(a.v, change):
+            out.append(_cut(f"    {a.fmt}: {phrase}", width))
+    return out
 
 
 def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
@@ -502,10 +512,10 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
              f"keep working, {len(breaks)} break"]
     lines.append(fit("  keep working: ", [f"`{lo}`" for lo in keep], width))
     for advs in breaks.values():
-        lines.append(_cut(f"  breaks: {_loader_line(advs, R.BREAKS, width)}", width))
+        lines += _loader_lines("  breaks: ", advs, R.BREAKS, width)
     for advs in already.values():
-        lines.append(_cut(f"  already fails under {old} -> {old} (not the upgrade): "
-                          f"{_loader_line(advs, R.ALREADY, width)}", width))
+        lines += _loader_lines(f"  already fails under {old} -> {old} (not the upgrade): ",
+                               advs, R.ALREADY, width)
     fixed = [f"`{a.loader}` ({a.fmt}: {', '.join(a.v.models(R.FIXED))})" for a in models
              if a.v.models(R.FIXED)]
     if fixed:
@@ -515,18 +525,23 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     if reads:
         lines.append(fit("  still read the values (not a model): ", reads, width))
     raw_breaks = [a for a in raw if a.v.models(R.BREAKS)]
-    if raw_breaks:
-        lines.append(fit("  raw readers that break: ",
-                         [_loader_line([a], R.BREAKS, width) for a in raw_breaks], width))
-    said: dict[tuple[str, str], list[str]] = {}  # (loader, fixes) -> formats
+    for a in raw_breaks:
+        lines += _loader_lines("  raw reader breaks: ", [a], R.BREAKS, width)
+    said: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (loader, fixes) -> formats
     for advs in breaks.values():
         for a in advs:
-            text = "; ".join(f.line() for f in a.fixes[:2])
-            said.setdefault((a.loader, text), []).append(a.fmt)
-    fixes = [_cut(f"  fix for `{lo}` ({', '.join(fmts)}): {text}", width) if text
-             else f"  no fix in this run for `{lo}` ({', '.join(fmts)})"
-             for (lo, text), fmts in said.items()]
-    lines += fixes[:MAX_FIXES]
+            said.setdefault((a.loader, tuple(f.line() for f in a.fixes[:2])), []).append(a.fmt)
+    fixes = []
+    for (lo, texts), fmts in said.items():
+        head = f"  fix for `{lo}` ({', '.join(fmts)}):"
+        if not texts:
+            fixes.append([f"  no fix in this run for `{lo}` ({', '.join(fmts)})"])
+        elif len(one := f"{head} {'; '.join(texts)}") <= width:
+            fixes.append([one])
+        else:
+            fixes.append([head] + [_cut(f"    {t}", width) for t in texts])
+    for block in fixes[:MAX_FIXES]:
+        lines += block
     if len(fixes) > MAX_FIXES:
         lines.append(f"  ({len(fixes) - MAX_FIXES} more fixes: `harness advise --from {old} "
                      f"--to {new}`)")

@@ -84,15 +84,18 @@ def test_the_verdict_names_what_keeps_working_what_breaks_and_a_fix(tmp_path):
     assert verdict[1] == "  keep working: `tf.saved_model.load`"
     # a break line each, naming its models, its kind and how many of the applicable cells
     assert verdict[2] == "  breaks: `keras.models.load_model` (h5: raises for cnn (1 of 2))"
-    assert verdict[3].startswith("  breaks: `tf.train.Checkpoint.restore` (tf-checkpoint: "
-                                 "silently wrong for mlp")
+    # too long for the width: a line per format and kind, never a kind cut off
+    assert verdict[3:5] == ["  breaks: `tf.train.Checkpoint.restore`:",
+                            "    tf-checkpoint: silently wrong for mlp, cnn (2 of 2: largest, "
+                            "mlp: outputs move 4.1e+00, tolerance 1e-06; parameters 0/4 "
+                            "bit-identical)"]
     # failing under 2.12 -> 2.12 too is not the upgrade's: its own line, not counted
-    assert verdict[4] == ("  already fails under 2.12 -> 2.12 (not the upgrade): "
+    assert verdict[5] == ("  already fails under 2.12 -> 2.12 (not the upgrade): "
                           "`keras.models.load_model` (savedmodel: raises for mlp, cnn (2 of 2))")
     # a raw reader gives back no model: its own line, not in the count
-    assert verdict[5] == "  still read the values (not a model): `tf.train.load_checkpoint` " \
+    assert verdict[6] == "  still read the values (not a model): `tf.train.load_checkpoint` " \
                          "(tf-checkpoint)"
-    assert verdict[6] == ("  fix for `keras.models.load_model` (h5): re-save under 2.12 as "
+    assert verdict[7] == ("  fix for `keras.models.load_model` (h5): re-save under 2.12 as "
                           "savedmodel, load with `tf.saved_model.load(path)` for cnn")
 
 

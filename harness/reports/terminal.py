@@ -165,11 +165,28 @@ def _pair_of(view: RunView):
                       view.side_label(c["load_tf"], c["load_device"]))
 
 
+def focus_pair(view: RunView) -> tuple[str, str] | None:
+    """The one pair a run is about: its only pair, or `--save X --load Y`'s X -> Y beside the
+    X -> X baseline (which the verdict summarizes as "already fails under X")."""
+    pairs = _pairs(view)
+    upgrade = [p for p in pairs if p[0] != p[1]]
+    if len(pairs) == 1:
+        return pairs[0]
+    if len(upgrade) == 1 and all(p == (upgrade[0][0],) * 2 for p in pairs if p not in upgrade):
+        return upgrade[0]
+    return None
+
+
 def compact_table(view: RunView, notes: Notes) -> tuple[list[str], str]:
     pairs = _pairs(view)
-    if len(pairs) == 1:
-        rows = _rows(view, view.models, lambda c: c["model"], _cell_mark, notes)
-        title = f"{pairs[0][0]} -> {pairs[0][1]}"
+    focus = focus_pair(view)
+    if focus is not None:
+        pair_of = _pair_of(view)
+        rows = _rows(view, view.models, lambda c: c["model"] if pair_of(c) == focus else None,
+                     _cell_mark, notes)
+        title = f"{focus[0]} -> {focus[1]}"
+        if len(pairs) > 1:
+            title += f" (the {focus[0]} -> {focus[0]} baseline: in the verdict above)"
         return grid(["format", "loader", *view.models], rows), f"{title}: {LEGEND}; {ALIKE}"
     rows = _rows(view, pairs, _pair_of(view), _group_mark, notes)
     header = ["format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
@@ -230,14 +247,15 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
     width = width or max(100, shutil.get_terminal_size((160, 50)).columns)
     notes = Notes(width)
     head = [note, ""] if (note := view.missing_note()) else []
-    verdict = advise.verdicts(view)
+    verdict_lines = advise.verdicts(view)
     if detail:
-        head += env_lines(view) + [""] + (verdict + [""] if verdict else [])
+        head += env_lines(view) + [""] + (verdict_lines + [""] if verdict_lines else [])
         table, legend = detail_table(view, notes), None
     else:
-        if not verdict or len(advise.upgrades(view)) != len(_pairs(view)):
+        if not verdict_lines or focus_pair(view) is None and \
+                len(advise.upgrades(view)) != len(_pairs(view)):
             head += env_line(view)
-        head += verdict + [""]
+        head += verdict_lines + [""]
         table, legend = compact_table(view, notes)
         if len(notes.numbers) > MAX_NOTES:  # the screen holds the most frequent errors
             top = sorted(notes.cells, key=lambda k: -notes.cells[k])[:MAX_NOTES]
