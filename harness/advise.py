@@ -7,6 +7,7 @@ of their own.  Nothing here is hard-coded: every line comes from the cells of th
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -467,8 +468,8 @@ def fit(prefix: str, items: list[str], width: int = VERDICT_WIDTH) -> str:
 
 def _loader_lines(prefix: str, advs: list[LoaderAdvice], change: str, width: int) -> list[str]:
     """"  breaks: `loader` (h5: raises for mlp, cnn (2 of 13); keras: ...)" when it fits in
-    `width`, else the loader on one line and a line per format and kind under it (each cut to
-    the width): no kind is ever cut off."""
+    `width`, else the loader on one line and a line per format and kind under it (each wrapped
+    at the width): nothing is cut off."""
     per_fmt = [f"{a.fmt}: " + ", ".join(verdict_rules.kind_phrases(a.v, change)) for a in advs]
     line = f"{prefix}`{advs[0].loader}` ({'; '.join(per_fmt)})"
     if len(line) <= width:
@@ -476,7 +477,7 @@ def _loader_lines(prefix: str, advs: list[LoaderAdvice], change: str, width: int
     out = [f"{prefix}`{advs[0].loader}`:"]
     for a in advs:
         for phrase in verdict_rules.kind_phrases(a.v, change):
-            out.append(_cut(f"    {a.fmt}: {phrase}", width))
+            out += _wrap(f"    {a.fmt}: {phrase}", width)
     return out
 
 
@@ -539,7 +540,7 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
         elif len(one := f"{head} {'; '.join(texts)}") <= width:
             fixes.append([one])
         else:
-            fixes.append([head] + [_cut(f"    {t}", width) for t in texts])
+            fixes.append([head] + [ln for t in texts for ln in _wrap(f"    {t}", width)])
     for block in fixes[:MAX_FIXES]:
         lines += block
     if len(fixes) > MAX_FIXES:
@@ -548,8 +549,11 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     return lines
 
 
-def _cut(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: width - 3] + "..."
+def _wrap(line: str, width: int) -> list[str]:
+    """A line too wide for `width`, wrapped at spaces, its continuation indented under it."""
+    return textwrap.wrap(line, width, initial_indent="", subsequent_indent="      ",
+                         break_long_words=False, break_on_hyphens=False,
+                         drop_whitespace=True) or [line]
 
 
 def upgrades(view: RunView) -> list[tuple[str, str]]:

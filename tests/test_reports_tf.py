@@ -100,5 +100,6 @@ def test_advise_on_the_real_run(real_run, capsys):
     out = capsys.readouterr().out
     sm = out.split("\nsavedmodel\n", 1)[1].split("\n\n", 1)[0]
     assert "keras.models.load_model" in sm
-    assert "instead: `tf.saved_model.load` loads the same savedmodel artifacts under 2.16" in sm
-    assert "WRONG  tf.train.Checkpoint.restore" in out
+    # keras.models.load_model never read a SavedModel under 2.12 either: not the upgrade's break
+    assert "  already keras.models.load_model: already fails under 2.12 -> 2.12" in sm
+    assert "  BREAKS  tf.train.Checkpoint.restore: breaks under 2.16: silently wrong for" in out
