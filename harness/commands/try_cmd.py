@@ -110,8 +110,9 @@ def _error(row: dict, width: int = 110) -> str:
 
 def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     """The answer, and whether the native loader passed under every target."""
-    from ..advise import RAW_READERS
+    from .. import verdict
 
+    RAW_READERS = verdict.RAW_READERS
     loaders = fx.loaders()
     native = loaders[0]
     ref = fx.reference
@@ -120,7 +121,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
              + (f" / Keras {fx.producer['keras']}" if fx.producer.get("keras") else "")
              + f" ({fx.producer.get('source') or 'not recorded'})",
              f"  inputs: {fx.data.get('inputs_source')}",
-             f"  reference: {ref.get('detail') or ref.get('source')}", ""]
+             f"  reference: {ref.get('detail') or ref.get('source')}",
+             f"  training: {_training_reference(ref)}", ""]
     ok_everywhere = True
     by_load: dict[str, dict[str, dict]] = {}
     for r in rows:
@@ -133,8 +135,7 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
         native_ok = native in passing
         ok_everywhere &= native_ok
         lines.append(f"TF {load} (tf {v.get('tf')}, keras {v.get('keras')}): "
-                     + (f"`{native}` loads it with the same parameters and predictions"
-                        if native_ok else f"`{native}` does NOT give it back"))
+                     + _native_line(native, cells.get(native)))
         for lo in loaders:
             r = cells.get(lo)
             if r is None:
@@ -145,10 +146,17 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                 _diff(r) + ("; " if _diff(r) else "") + _error(r)
                 if status == "mismatch" else _error(r))
             lines.append(f"  {status:<11} {lo}" + (f"  {what}" if what else ""))
-        if not native_ok:
+        if verdict.kind(cells.get(native)) == verdict.TRAINING:
+            fresh = [lo for lo in passing if "compile=False" in lo]
+            lines.append(f"  instead: to train on, load with `{verdict.python_call(fresh[0])}` "
+                         "and compile anew (the optimizer starts fresh); predictions are "
+                         "unaffected" if fresh else
+                         "  instead: predictions are unaffected; no loader here resumes "
+                         "training")
+        elif not native_ok:
             models = [lo for lo in passing if lo not in RAW_READERS]
             if models:
-                lines.append(f"  instead: load with `{models[0]}`")
+                lines.append(f"  instead: load with `{verdict.python_call(models[0])}`")
             elif passing:
                 lines.append(f"  instead: `{passing[0]}`{RAW_READERS[passing[0]]}")
             else:
@@ -162,10 +170,49 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
             if hint:
                 lines.append(f"  or migrate: {hint}")
         lines.append("")
+    by_kind: dict[str, list[str]] = {}
+    for load in loads:
+        by_kind.setdefault(verdict.kind(by_load.get(load, {}).get(native)) or "none",
+                           []).append(load)
+    words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
+             "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
+             "none": "has no cell"}
     lines.append(f"native loader `{native}`: "
                  + ("passes under every target" if ok_everywhere else
-                    "fails under at least one target"))
+                    "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
     return "\n".join(lines), ok_everywhere
+
+
+def _training_reference(ref: dict) -> str:
+    """What the training check compares with, or why there is none."""
+    if ref.get("resume"):
+        import json
+
+        meta = json.loads(ref["resume"])
+        return (f"one optimizer step ({meta.get('optimizer')}, iterations "
+                f"{meta.get('iterations')}) taken under the producer's TF after "
+                f"`{meta.get('from')}`, on labels from the model's own outputs; each target "
+                "takes the same step")
+    return ref.get("resume_note") or "not checked: this fixture has no resume reference"
+
+
+def _native_line(native: str, row: dict | None) -> str:
+    from .. import verdict
+
+    k = verdict.kind(row)
+    if k == verdict.PASS:
+        trains = "; training resumes (the same step as the producer's)" \
+            if row.get("resume_ok") is True else ""
+        return f"`{native}` loads it with the same parameters and predictions{trains}"
+    if k == verdict.TRAINING:
+        return (f"`{native}` loads it and predicts the same, but training cannot resume "
+                "(optimizer state lost or `fit()` raises)")
+    if k == verdict.VALUES:
+        return (f"`{native}` loads it without an error, but "
+                f"{verdict.size(row) or 'the values differ'}: silently wrong")
+    if k == verdict.ERROR:
+        return f"`{native}` raises ({row.get('error_type') or row.get('status')})"
+    return f"`{native}` does NOT give it back ({(row or {}).get('status') or 'no cell'})"
 
 
 def main(args) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import outcomes, zoo
+from . import outcomes, resume, zoo
 from .files import error_fields
 from .formats import FORMATS
 from .runtime import LoadContext, Unsupported
@@ -32,6 +32,8 @@ def read_reference(ref_dir: Path) -> dict:
             labels = [ref[f"ry{i}"] for i in range(len(res.get("label_names") or [0]))]
             y = dict(zip(res["label_names"], labels)) if res.get("label_names") else labels[0]
             batch = (xs, y)
+        elif res.get("discover"):  # a user's artifact: labels from its own outputs
+            batch = resume.Discover(inputs)
     names = [i["name"] for i in meta.get("inputs") or []] or ["x"]
     return {"meta": meta, "inputs": inputs, "input_names": names, "params": params,
             "resume_batch": batch}
@@ -60,6 +62,8 @@ def run_load(req: dict, out: Path) -> dict:
     arrays = {f"y{i}": _storable(y) for i, y in enumerate(loaded.outputs or [])}
     arrays |= {f"p{i}": _storable(v) for i, (_, v) in enumerate(loaded.params or [])}
     arrays |= {f"r{i}": _storable(v) for i, (_, v) in enumerate(loaded.resumed or [])}
+    labels = (loaded.resume or {}).pop("_labels", None)  # chosen by resume.labels_for
+    arrays |= {f"ry{i}": _storable(v) for i, v in enumerate(labels or [])}
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
         "status": outcomes.OK,

@@ -15,10 +15,58 @@ mixed-precision LossScaleOptimizer the loss is scaled and the gradients unscaled
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from .runtime import KERAS_MAJOR, tf, to_numpy, variables_params
+
+
+@dataclass
+class Discover:
+    """The resume batch of a user's artifact, which stores no labels: the inputs, the labels to
+    be chosen from the model's own outputs (labels_for) by the loader that first loads it."""
+
+    xs: list
+
+
+def labels_for(model, names: list, xs: list):
+    """Labels the model's compiled loss accepts and that move the weights: the model's own
+    outputs shifted by one class (one-hot, else as class indices) or, for one unit, flipped.
+    Raises ValueError when no such labels fit the loss (then training is not checked)."""
+    x = _feed(names, xs)
+    y_pred = model(x, training=False)
+    if isinstance(y_pred, (list, tuple)) and len(y_pred) > 1:
+        raise ValueError("a model with several outputs as a list: its labels are not guessed")
+    flat = [to_numpy(p) for p in tf.nest.flatten(y_pred)]
+
+    def one_hot(p):
+        if p.ndim >= 2 and p.shape[-1] > 1:
+            return np.eye(p.shape[-1], dtype=p.dtype)[(p.argmax(-1) + 1) % p.shape[-1]]
+        return (1 - np.round(np.clip(p, 0, 1))).astype(p.dtype)
+
+    def sparse(p):
+        if p.ndim >= 2 and p.shape[-1] > 1:
+            return ((p.argmax(-1) + 1) % p.shape[-1]).astype(np.int64)
+        return None
+
+    problem = "no numeric outputs"
+    for make in (one_hot, sparse):
+        if any(p.dtype.kind not in "fiu" for p in flat):
+            break
+        ys = [make(p) for p in flat]
+        if any(v is None for v in ys):
+            continue
+        y = tf.nest.pack_sequence_as(y_pred, ys) if isinstance(y_pred, dict) else ys[0]
+        try:
+            loss = model.compute_loss(x=x, y=tf.nest.map_structure(tf.constant, y),
+                                      y_pred=y_pred)
+            if np.isfinite(to_numpy(loss)).all():
+                return y
+            problem = "the loss is not finite"
+        except Exception as exc:  # the loss wants other labels: try the next guess
+            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+    raise ValueError(f"no labels of the outputs' shapes fit the model's loss ({problem})")
 
 
 def optimizer_of(model):
@@ -105,6 +153,14 @@ def on_load(model, names: list, batch: tuple | None) -> tuple[list | None, dict 
     opt = optimizer_of(model)
     info = {"iterations_loaded": iterations(opt), "optimizer": type(opt).__name__,
             "optimizer_variables_loaded": len(_optimizer_variables(opt))}
+    if isinstance(batch, Discover):  # a user's artifact under its producer's TF
+        try:
+            y = labels_for(model, names, batch.xs)
+        except Exception as exc:
+            return None, info | {"skipped": f"labels: {exc}"}
+        labels = list(y.values()) if isinstance(y, dict) else [y]
+        info |= {"_labels": labels, "label_names": list(y) if isinstance(y, dict) else None}
+        batch = (batch.xs, y)
     try:
         return step(model, names, batch), info
     except Exception as exc:  # training cannot resume: the judge says so, with this message
