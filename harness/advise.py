@@ -120,6 +120,7 @@ class LoaderAdvice:
     fixes: list[Fix] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)
     max_diff: float | None = None
+    baseline: str | None = None  # "2.12 -> 2.12" (a fixture's "2.12.1 -> 2.12")
 
     @property
     def fmt(self) -> str:
@@ -160,11 +161,29 @@ class Advisor:
                             f"(versions: {known})")
         self._index = view.cell_index
         self._advice: dict[tuple[str, str], LoaderAdvice | None] = {}
+        self.base = self._baseline(loads, resolved)
+
+    def _baseline(self, loads: set[str], resolved: dict[str, str]) -> str | None:
+        """The load label of the old version's own cells (X -> X): the old label itself, or for
+        artifacts saved outside the run (fixtures: "2.12.1") the plain load label that resolved
+        to that very TF ("2.12")."""
+        pairs = {k[:2] for k in self._index}
+        if self.old == self.new or (self.old, self.old) in pairs:
+            return self.old
+        same = sorted(ld for ld in loads if "+" not in ld and (self.old, ld) in pairs
+                      and resolved.get(ld) and resolved.get(ld) == resolved.get(self.old,
+                                                                               self.old))
+        return same[0] if same else None
 
     @property
     def baselined(self) -> bool:
-        """The run has cells saved and loaded under the old version: what it already fails."""
-        return self.old == self.new or any(k[:2] == (self.old, self.old) for k in self._index)
+        """The run has cells saved under the old version and loaded under it: what it already
+        fails."""
+        return self.base is not None
+
+    @property
+    def baseline_pair(self) -> str:
+        return f"{self.old} -> {self.base or self.old}"
 
     @property
     def legacy(self) -> str | None:
@@ -216,10 +235,11 @@ class Advisor:
         after = self.cells(self.old, self.new, fmt, loader)
         if not after:
             return None
-        before = self.cells(self.old, self.old, fmt, loader)
+        before = self.cells(self.old, self.base, fmt, loader) if self.base else {}
         v = verdict_rules.loader_verdict(fmt, loader, self.view.models, before, after,
                                          self.baselined)
         adv = LoaderAdvice(v)
+        adv.baseline = self.baseline_pair
         adv.unsaved = [m for m in self.view.models
                        if after.get(m, {}).get("status") == "save-error"]
         diffs = [o.cell["max_abs_diff"] for o in v.applicable if o.after == verdict_rules.PASS
@@ -381,18 +401,19 @@ def explain(a: LoaderAdvice, old: str, new: str) -> str:
         if worse:
             text += f" (worse than under {old} for {', '.join(worse)})"
         parts.append(text)
+    pair = a.baseline or f"{old} -> {old}"
     if v.models(R.ALREADY):
-        parts.append(f"already fails under {old} -> {old} (not the upgrade): "
+        parts.append(f"already fails under {pair} (not the upgrade): "
                      f"{phrases(R.kind_phrases(v, R.ALREADY))}")
     if v.models(R.UNBASELINED):
-        parts.append(f"under {new}: {phrases(R.kind_phrases(v, R.UNBASELINED))} (no {old} -> "
-                     f"{old} cells to tell whether {old} fails too)")
+        parts.append(f"under {new}: {phrases(R.kind_phrases(v, R.UNBASELINED))} (no {pair} "
+                     f"cells to tell whether {old} fails too)")
     if v.models(R.NEW_FAILS):
         parts.append(f"does not exist under {old}; under {new}: "
                      f"{phrases(R.kind_phrases(v, R.NEW_FAILS))}")
     if v.models(R.FIXED):
         parts.append(f"fixed by {new} for {', '.join(v.models(R.FIXED))} (failed under "
-                     f"{old} -> {old})")
+                     f"{pair})")
     return "; ".join(parts)
 
 
@@ -515,7 +536,8 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     for advs in breaks.values():
         lines += _loader_lines("  breaks: ", advs, R.BREAKS, width)
     for advs in already.values():
-        lines += _loader_lines(f"  already fails under {old} -> {old} (not the upgrade): ",
+        lines += _loader_lines(f"  already fails under {advisor.baseline_pair} (not the "
+                               "upgrade): ",
                                advs, R.ALREADY, width)
     fixed = [f"`{a.loader}` ({a.fmt}: {', '.join(a.v.models(R.FIXED))})" for a in models
              if a.v.models(R.FIXED)]

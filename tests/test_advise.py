@@ -166,3 +166,26 @@ def test_no_legacy_route_without_its_cells_or_when_it_fails_too(tmp_path):
     text = render(Advisor(RunView(make_run(tmp_path, "half", rows=rows)), "2.12", "2.16"))
     assert "tf_keras" not in advice_lines(text, "h5")[2]
     assert "tf_keras" in "\n".join(advice_lines(text, "keras"))
+
+
+def test_a_fixture_run_baselines_on_the_load_env_that_is_its_producer(tmp_path):
+    """Fixtures carry their producer's TF as the save label ("2.12.1"); loaded under the env
+    "2.12" (which resolves to TF 2.12.1) they are that version's own cells: the baseline."""
+    rows = []
+    for load in ("2.12", "2.16"):
+        for model, h5 in (("old-h5", "load-error"), ("new-h5", "pass" if load == "2.12"
+                                                      else "load-error")):
+            rows.append(row("2.12.1", load, model, "h5", "keras.models.load_model", h5,
+                            error_type=None if h5 == "pass" else "ValueError",
+                            error=None if h5 == "pass" else "bad"))
+    view = RunView(make_run(tmp_path, rows=rows))
+    advisor = Advisor(view, "2.12.1", "2.16")
+    assert advisor.base == "2.12" and advisor.baselined
+    head = verdict(advisor)
+    assert head[0].endswith("0 of 1 native loader(s) that give back a model keep working, 1 break")
+    assert any(ln.startswith("  breaks: `keras.models.load_model` (h5: raises for new-h5 (1 of 2))")
+               for ln in head), head
+    assert any(ln.startswith("  already fails under 2.12.1 -> 2.12 (not the upgrade): "
+                             "`keras.models.load_model` (h5: raises for old-h5") for ln in head)
+    # a producer no load env resolves to: no baseline, and the verdict says so
+    assert not Advisor(view, "2.12.1", "2.16")._baseline({"2.16"}, {"2.16": "2.16.2"})
