@@ -305,3 +305,78 @@ def test_try_points_at_migrate_where_a_route_is_known(tmp_path):
     assert migrate_hint("tflite", "2.13", "2.16") is None
     assert migrate_hint("h5", "2.16.2", "2.15") is None  # Keras 3 -> 2: no route measured
     assert migrate_hint("h5", "2.13", "2.16+tf_keras") is None
+
+
+USER_LAYERS = textwrap.dedent("""
+    import tensorflow as tf
+
+    class Twice(tf.keras.layers.Layer):  # not registered: the user's code passes it by name
+        def call(self, x):
+            return 2.0 * x
+""")
+
+MAKE_KERAS_V3 = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    sys.path.insert(0, sys.argv[1])
+    from layers import Twice
+
+    x = tf.keras.Input((4,), name="x")
+    m = tf.keras.Model(x, tf.keras.layers.Dense(3, name="head")(Twice(name="twice")(x)))
+    m.compile(optimizer="adam", loss="mse")
+    xs = np.random.RandomState(0).standard_normal((4, 4)).astype("float32")
+    m.save(sys.argv[1] + "/model.keras", save_format="keras_v3")
+    np.savez(sys.argv[1] + "/x.npz", x0=xs)
+    np.save(sys.argv[1] + "/y.npy", m(xs).numpy())
+""")
+
+LOAD_WITH_CUSTOM_OBJECTS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import keras
+    sys.path.insert(0, sys.argv[1])
+    from layers import Twice
+
+    m = keras.models.load_model(sys.argv[2], custom_objects={"Twice": Twice})
+    xs = np.load(sys.argv[1] + "/x.npz")["x0"]
+    print(float(np.abs(m.predict(xs, verbose=0) - np.load(sys.argv[1] + "/y.npy")).max()))
+""")
+
+
+def _env_python(spec: str, cache_dir) -> tuple[str, dict]:
+    from harness.envs import get_backend
+    from harness.specs import EnvSpec
+
+    env = get_backend("uv")(EnvSpec.parse(spec), cache_dir)
+    env.create()
+    return str(env.interpreter), {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.mark.tf
+@pytest.mark.crossversion
+def test_a_keras_v3_file_with_an_unregistered_layer_migrates_with_its_custom_objects(
+        tmp_path, cache_dir, capsys):
+    """Keras 2.12's `save_format="keras_v3"` .keras with a layer the user passes by
+    custom_objects: the proof loads the candidate with the user's --custom-objects, so the
+    migrated .keras is written, and it loads under 2.16 as the user loads it (checked here
+    with the user's own call, outside the harness)."""
+    made = tmp_path / "user"
+    made.mkdir()
+    (made / "layers.py").write_text(USER_LAYERS)
+    py, env = _env_python("2.12", cache_dir)
+    subprocess.run(["nice", "-n", "15", py, "-c", MAKE_KERAS_V3, str(made)], check=True,
+                   capture_output=True, timeout=300, env=env)
+    rc = cli.main(["migrate", str(made / "model.keras"), "--to", TARGET, "--tf", "2.12",
+                   "--custom-objects", str(made / "layers.py"), "--inputs", str(made / "x.npz"),
+                   "--results-dir", str(tmp_path / "results"), "--cache-dir", str(cache_dir)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "proven by `keras.models.load_model(path, custom_objects=" in text
+    out = made / f"model.migrated-{TARGET}.keras"
+    assert out.is_file(), text
+    py16, env16 = _env_python(TARGET, cache_dir)
+    got = subprocess.run([py16, "-c", LOAD_WITH_CUSTOM_OBJECTS, str(made), str(out)],
+                         capture_output=True, text=True, timeout=300, env=env16)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert float(got.stdout.strip().splitlines()[-1]) <= 1e-6

@@ -19,8 +19,16 @@ def header(fx, targets: list[str], output: str, dest: Path) -> list[str]:
             f"  reference: {ref.get('detail') or ref.get('source')}",
             *([f"  proof reference: {fx.data['migrate_reference']}"]
               if fx.data.get("migrate_reference") else []),
-            f"  wanted: {dest} ({output}), proven by `{PROOF_LOADER[output]}` under "
+            f"  wanted: {dest} ({output}), proven by `{proof_call(fx, output)}` under "
             f"{', '.join(targets)}", ""]
+
+
+def proof_call(fx, output: str) -> str:
+    """The call the proof makes, as the user will make it."""
+    if fx.custom_objects and PROOF_LOADER[output] == "keras.models.load_model":
+        return ("keras.models.load_model(path, custom_objects=<the classes and functions of "
+                "your --custom-objects file>)")
+    return PROOF_LOADER[output]
 
 
 def plan_lines(fmt: str, producer: str | None, targets: list[str], routes: list[Route],

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..digests import sha256_file
 from ..errors import HarnessError, UserError
+from ..fixtures.model import CUSTOM_OBJECTS_FILE
 from ..plan import Cell
 from ..presaved import Presaved
 from .routes import KERAS, MIGRATABLE, OUTPUT_ENTRY, PROOF_LOADER, SERVING, Route, routes_for
@@ -217,7 +218,11 @@ def prove(route: Route, candidate: Path, fx, ref_dir: Path, targets: list[str], 
 
     step_notes = outcome.steps[-1].get("notes") or {}
     versions = {k: step_notes.get(k) for k in ("tf", "keras") if step_notes.get(k)}
+    if fx.custom_objects:  # loaded as the user will: with the custom objects they gave
+        shutil.copy2(fx.custom_objects, candidate / CUSTOM_OBJECTS_FILE)
     manifest = _candidate_manifest(candidate, route.output, fx.zoo_model or fx.name, versions)
+    if fx.custom_objects:
+        manifest["custom_objects"] = CUSTOM_OBJECTS_FILE
     (candidate / "manifest.json").write_text(json.dumps(manifest, indent=1))
     pv = {k: v for k, v in fx.producer.items() if k in ("tf", "keras", "numpy", "python") and v}
     presaved = Presaved(fx.save_tf, fx.name, route.output, candidate, ref_dir, manifest=manifest,
