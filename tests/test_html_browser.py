@@ -147,7 +147,8 @@ def test_the_page_opens_with_the_verdict_and_picks_any_upgrade(browser, page, tm
     assert text.index('id="verdict"') < text.index('id="heatmaps"')
     assert "Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -&gt; TF 2.16" in section or \
         "Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -> TF 2.16" in section
-    assert "tf.train.Checkpoint.restore</code> (tf-checkpoint: silently wrong for mlp, cnn" in section
+    assert "tf.train.Checkpoint.restore</code> (tf-checkpoint: silently wrong for mlp, cnn" \
+        in section
     rows = re.findall(r'<tr data-format="([^"]+)" data-loader="([^"]+)">', section)
     assert ("h5", "keras.models.load_model") in rows
     assert ("tf-checkpoint", "tf.train.Checkpoint.restore") in rows
