@@ -313,3 +313,31 @@ def test_a_checkpoint_without_tf_is_refused_with_the_reason(tmp_path, cache_dir,
     assert rc == 2
     assert "a checkpoint records no producer: give --tf VERSION" in err
     assert not (tmp_path / "fx" / "c").exists()
+
+
+def test_staging_uses_the_name_each_formats_loaders_open(tmp_path):
+    """A user's file is staged under the very name its format's worker loaders open (weights:
+    Keras picks the legacy or the new reader by that name), whatever the user called it."""
+    import re
+
+    from harness.fixtures.stage import ENTRY, copy_artifact
+    from harness.worker.detect import _hdf5_kind
+
+    opened = {}
+    for src in (Path(__file__).parents[1] / "harness" / "worker" / "formats").glob("*.py"):
+        text = src.read_text()
+        name = re.search(r'^NAME = "([^"]+)"', text, re.M)
+        entry = re.search(r'^(?:FILENAME|DIRNAME) = "([^"]+)"', text, re.M)
+        if name and entry:
+            opened[name.group(1)] = entry.group(1)
+    for fmt, entry in ENTRY.items():
+        if entry is not None and fmt in opened:
+            assert entry == opened[fmt], fmt
+    h5py = pytest.importorskip("h5py", reason="telling a weights file apart needs h5py")
+    for user_name, fmt in (("my_weights.h5", "weights-h5"), ("mine.weights.h5", "weights-h5-v3")):
+        path = tmp_path / user_name
+        with h5py.File(path, "w") as f:
+            f.attrs["layer_names"] = [b"dense"]
+        assert _hdf5_kind(path) == fmt
+        copy_artifact(path, fmt, tmp_path / fmt)
+        assert (tmp_path / fmt / opened[fmt]).is_file()

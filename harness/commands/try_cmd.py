@@ -111,10 +111,13 @@ def _error(row: dict, width: int = 110) -> str:
 def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     """The answer, and whether the native loader passed under every target."""
     from .. import verdict
+    from ..vocab import FORMAT_LOADERS
 
     RAW_READERS = verdict.RAW_READERS
     loaders = fx.loaders()
     native = loaders[0]
+    user_call = FORMAT_LOADERS[fx.format][0]
+    missing_architecture = user_call == "model.load_weights" and user_call not in loaders
     ref = fx.reference
     lines = [f"{fx.data.get('origin', {}).get('source')}",
              f"  format {fx.format} (from the bytes), written by TF {fx.save_tf}"
@@ -122,7 +125,12 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
              + f" ({fx.producer.get('source') or 'not recorded'})",
              f"  inputs: {fx.data.get('inputs_source')}",
              f"  reference: {ref.get('detail') or ref.get('source')}",
-             f"  training: {_training_reference(ref)}", ""]
+             f"  training: {_training_reference(ref, missing_architecture)}", ""]
+    if missing_architecture:
+        lines[-1:-1] = [f"  `{user_call}` not checked: a weights file needs the model's "
+                        "architecture, which is what is missing here (give --custom-objects "
+                        "FILE.py defining build_model(), as `harness migrate` takes it); "
+                        f"`{native}` only reads the stored values"]
     ok_everywhere = True
     by_load: dict[str, dict[str, dict]] = {}
     for r in rows:
@@ -177,14 +185,23 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
              "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
              "none": "has no cell"}
+    if missing_architecture:
+        ok_everywhere = False
+        lines.append(f"`{user_call}`: not checked (no architecture); `{native}` "
+                     + ("reads the values under every target" if all(
+                         k == verdict.PASS for k in by_kind) else "; ".join(
+                         f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
+        return "\n".join(lines), ok_everywhere
     lines.append(f"native loader `{native}`: "
                  + ("passes under every target" if ok_everywhere else
                     "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
     return "\n".join(lines), ok_everywhere
 
 
-def _training_reference(ref: dict) -> str:
+def _training_reference(ref: dict, values_only: bool = False) -> str:
     """What the training check compares with, or why there is none."""
+    if values_only:
+        return "not checked: a weights file holds no optimizer and here no model"
     if ref.get("resume"):
         import json
 
@@ -200,6 +217,8 @@ def _native_line(native: str, row: dict | None) -> str:
     from .. import verdict
 
     k = verdict.kind(row)
+    if k == verdict.PASS and native in verdict.RAW_READERS:
+        return f"`{native}` reads the stored values, bit-identical (not a model)"
     if k == verdict.PASS:
         trains = "; training resumes (the same step as the producer's)" \
             if row.get("resume_ok") is True else ""
