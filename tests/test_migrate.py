@@ -380,3 +380,22 @@ def test_a_keras_v3_file_with_an_unregistered_layer_migrates_with_its_custom_obj
                          capture_output=True, text=True, timeout=300, env=env16)
     assert got.returncode == 0, got.stderr[-2000:]
     assert float(got.stdout.strip().splitlines()[-1]) <= 1e-6
+
+
+TFLITE = ROOT.parent / "shared" / "external-fixtures" / "saved_model_half_plus_two_tflite" / \
+    "00000123" / "model.tflite"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not TFLITE.is_file(), reason="../shared/external-fixtures is not beside the "
+                                                   "checkout")
+def test_plan_refuses_what_the_run_refuses(tmp_path, cache_dir, capsys):
+    """A .tflite has no migration route: --plan says so with exit 2, as the run does, instead of
+    listing routes that would never run."""
+    for extra in (["--plan"], []):
+        rc = cli.main(["migrate", str(TFLITE), "--to", TARGET, "--out",
+                       str(tmp_path / "out.keras"), "--results-dir", str(tmp_path / "r"),
+                       "--cache-dir", str(cache_dir), *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and "not a tflite" in err, (extra, err)
+    assert not (tmp_path / "out.keras").exists()

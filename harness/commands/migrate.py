@@ -101,7 +101,7 @@ def _plan(args, targets: list[str], kind: str) -> int:
     from ..fixtures import make
     from ..migrate.report import plan_lines
     from ..migrate.routes import routes_for
-    from ..migrate.runner import legacy_spec
+    from ..migrate.runner import check_migratable, legacy_spec
     from .inspect import check_artifact, inspect_artifacts, problem
 
     if _is_fixture(args.artifact):
@@ -118,6 +118,7 @@ def _plan(args, targets: list[str], kind: str) -> int:
             raise UserError(bad)
         fmt = info["format"]
         producer = make.producer_spec(make.producer_of(info, args.tf))
+    check_migratable(fmt)  # --plan refuses what the run would refuse
     specs = {"target": targets[0], "legacy": legacy_spec(targets[0]), "producer": producer}
     print("\n".join(plan_lines(fmt, producer, targets, routes_for(kind), specs.get)))
     return 0

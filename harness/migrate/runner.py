@@ -316,13 +316,18 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
+def check_migratable(fmt: str) -> None:
+    """What `migrate` refuses, the run and --plan alike (exit 2)."""
+    if fmt not in MIGRATABLE:
+        raise UserError(f"{fmt}: harness migrate reads Keras model files, SavedModels and "
+                        f"Keras weights files ({', '.join(MIGRATABLE)}), not a {fmt}")
+
+
 def run_routes(fx, targets: list[str], output: str, dest: Path, report_dir: Path, args
                ) -> tuple[list[Outcome], Outcome | None]:
     from ..fixtures.stage import stage
 
-    if fx.format not in MIGRATABLE:
-        raise UserError(f"{fx.format}: harness migrate reads Keras model files, SavedModels and "
-                        f"Keras weights files ({', '.join(MIGRATABLE)}), not a {fx.format}")
+    check_migratable(fx.format)
     art, ref_dir = stage(fx, args.cache_dir)
     ref_meta = json.loads((ref_dir / "reference.json").read_text())
     envs = Environments(fx, targets, args)
