@@ -142,7 +142,9 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
         passing = [lo for lo in loaders if cells.get(lo, {}).get("status") == "pass"]
         native_ok = native in passing
         ok_everywhere &= native_ok
-        lines.append(f"TF {load} (tf {v.get('tf')}, keras {v.get('keras')}): "
+        keras = f"tf_keras {v['tf_keras']} (legacy Keras)" if "+tf_keras" in load and \
+            v.get("tf_keras") else f"keras {v.get('keras')}"
+        lines.append(f"TF {load} (tf {v.get('tf')}, {keras}): "
                      + _native_line(native, cells.get(native)))
         for lo in loaders:
             r = cells.get(lo)
