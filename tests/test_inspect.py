@@ -103,4 +103,21 @@ def test_cli_prints_what_a_user_needs(capsys, cache_dir, uv_available):
     out = capsys.readouterr().out
     assert "format:    savedmodel" in out
     assert '"tensorflow_version": "1.14.0"' in out
-    assert "signature serving_default:" in out and "variables: 5, parameters: 5" in out
+    assert "signature serving_default:" in out and "variables: 5, model parameters: 5" in out
+
+
+CKPT = Path(__file__).resolve().parents[1] / "fixtures" / "cnn-tf-checkpoint-tf2.12.1" / "artifact"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not CKPT.is_dir(), reason="the repository's fixtures are not there")
+def test_optimizer_slots_are_not_counted_as_model_parameters(capsys, cache_dir, uv_available):
+    """A training checkpoint holds Adam's two slots per weight and a step counter beside the
+    weights: `inspect` counts the model's parameters alone and names the rest."""
+    (r,) = inspect_artifacts([CKPT], "2.16", cache_dir)
+    everything = sum(int(__import__("numpy").prod(v["shape"] or [1])) for v in r["variables"])
+    assert r["parameter_count"] + sum(r["state_counts"].values()) == everything
+    assert r["state_counts"]["optimizer"] > r["parameter_count"]  # m and v for each weight
+    assert main(["inspect", str(CKPT), "--tf", "2.16", "--cache-dir", str(cache_dir)]) == 0
+    assert f"model parameters: {r['parameter_count']} (besides: optimizer state " in \
+        capsys.readouterr().out

@@ -196,7 +196,10 @@ def render(r: dict, max_vars: int) -> str:
                 lines.append(f"  {k}: {sig[k]}")
     if "variables" in r:
         vs = r["variables"]
-        lines.append(f"variables: {len(vs)}, parameters: {r.get('parameter_count')}"
+        state = ", ".join(f"{role} state {n}" for role, n in
+                          (r.get("state_counts") or {}).items() if n)
+        lines.append(f"variables: {len(vs)}, model parameters: {r.get('parameter_count')}"
+                     + (f" (besides: {state})" if state else "")
                      + (f" ({r['variables_note']})" if r.get("variables_note") else ""))
         for v in vs[:max_vars]:
             lines.append(f"  {v['name']}  {_shape(v['shape'])}  {v['dtype']}")

@@ -299,5 +299,22 @@ def run_inspect(req: dict, out_dir: Path) -> dict:
         out["tensorboard_graph"] = None
         out.setdefault("tensorboard_note", f"{fmt} holds no TensorFlow graph to draw")
     if "variables" in out:
-        out["parameter_count"] = _count(out["variables"])
+        roles = {}
+        for v in out["variables"]:
+            roles.setdefault(_role(v["name"]), []).append(v)
+        out["parameter_count"] = _count(roles.get("model", []))
+        out["state_counts"] = {role: _count(vs) for role, vs in roles.items() if role != "model"}
     return out
+
+
+def _role(key: str) -> str:
+    """What a stored value is: a model parameter, or the optimizer's / metrics' / a counter's
+    state (object-graph keys say so: `.OPTIMIZER_SLOT`, `optimizer/`, `keras_api/metrics/`)."""
+    if ".OPTIMIZER_SLOT" in key or key.startswith(("optimizer/", "optimizer.")) \
+            or "/optimizer/" in key:
+        return "optimizer"
+    if "keras_api/metrics/" in key or key.startswith("metrics/"):
+        return "metrics"
+    if key in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "global_step"):
+        return "counter"
+    return "model"
