@@ -341,3 +341,22 @@ def test_staging_uses_the_name_each_formats_loaders_open(tmp_path):
         assert _hdf5_kind(path) == fmt
         copy_artifact(path, fmt, tmp_path / fmt)
         assert (tmp_path / fmt / opened[fmt]).is_file()
+
+
+def test_try_inspects_with_an_environment_already_here(tmp_path):
+    """No download just to read the bytes: the newest TF environment present, else the newest
+    target."""
+    from harness.commands.try_cmd import inspection_env
+
+    assert inspection_env(tmp_path, ["2.16", "2.13"])[0] == "2.16"
+    for name in ("2.12-cpu-aa", "2.14-cpu-bb", "2.21_tf_keras-cpu-cc"):
+        (tmp_path / "envs" / name).mkdir(parents=True)
+        (tmp_path / "envs" / name / "harness-env.json").write_text("{}")
+    assert inspection_env(tmp_path, ["2.16"])[0] == "2.14"
+
+
+def test_try_keeps_its_runs_out_of_the_newest_run_of_results():
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(["try", "x.h5", "--load", "2.16"])
+    assert args.results_dir == Path("results") / "try"

@@ -26,8 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--load", type=csv, required=True, metavar="SPECS",
                    help="TF version specs to load under (2.16,2.21)")
     _reference_options(p)
-    p.add_argument("--results-dir", type=Path, default=Path("results"),
-                   help="where results/<run-id>/ goes (default: %(default)s)")
+    p.add_argument("--results-dir", type=Path, default=Path("results") / "try",
+                   help="where the run folder goes (default: %(default)s, a folder of its own: "
+                        "`advise` and `show` never take a try for the newest run of results/)")
     p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     p.add_argument("--cell-timeout", type=float, default=600.0)
     add_env_options(p)
@@ -79,11 +80,27 @@ def prepare(args):
         except UserError:
             pass  # a stale or damaged copy: made again below
     loads = sorted(args.load, key=_version)
+    inspect_tf, _ = inspection_env(Path(args.cache_dir), loads)  # make.add says which
     opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=_say,
-                        fallback=loads)
+                        fallback=loads, inspect_tf=inspect_tf)
     return make.add(args.artifact, root, name, opts, inputs=args.inputs,
                     expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
                     origin=str(args.artifact.resolve()), require_producer=False, replace=True)
+
+
+def inspection_env(cache_dir: Path, loads: list[str]) -> tuple[str, str]:
+    """The TF that reads the artifact's format and producer: the newest plain environment
+    already built here (nothing to download), else the newest target."""
+    present = set()
+    for info in (cache_dir / "envs").glob("*/harness-env.json"):
+        m = re.match(r"(\d+\.\d+)-cpu-", info.parent.name)
+        if m:
+            present.add(m.group(1))
+    if present:
+        newest = max(present, key=_version)
+        return newest, "the newest TF environment already here"
+    plain = [spec for spec in loads if "+" not in spec] or loads
+    return max(plain, key=_version).split("+")[0], "the newest target (no environment here yet)"
 
 
 def _version(spec: str) -> tuple:
