@@ -180,6 +180,8 @@ class RunData:
 
 def read_run_info(path: Path) -> dict:
     info_file = Path(path) / "run.json"
+    if Path(path).is_file() and Path(path).parent.joinpath("run.json").is_file():
+        raise RunError(f"{path} is a file of a run: give its folder, {Path(path).parent}")
     if not Path(path).is_dir():
         raise RunError(f"{path} is not a run folder (no such folder)")
     if not info_file.is_file():

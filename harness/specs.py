@@ -62,8 +62,10 @@ class EnvSpec:
     def parse(cls, text: str, device: str = "cpu") -> EnvSpec:
         m = _SPEC.match(text.strip())
         if not m:
+            hint = (" (a comma separates versions: was 2.16 meant?)"
+                    if text.strip().isdigit() else "")
             raise SpecError(
-                f"bad TF version spec {text!r}: expected e.g. 2.16, 2.16.1, 2.16+tf_keras, "
+                f"bad TF version spec {text!r}{hint}: expected e.g. 2.16, 2.16.1, 2.16+tf_keras, "
                 "2.16+keras==3.3.3 or 2.16+as_of=2024-04-01"
             )
         if m["variant"] and m["variant"].startswith("as_of="):

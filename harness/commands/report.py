@@ -24,7 +24,8 @@ def main(args) -> int:
     if formats is None:
         formats = [f for f in DEFAULT_FORMATS if f != "png" or png.available()]
         if "png" not in formats:
-            print("harness: note: no PNG heatmap (matplotlib is not installed)", file=sys.stderr)
+            print("harness: note: no PNG heatmap (matplotlib is not installed: "
+                  "`python3 -m uv run --extra report harness report ...`)", file=sys.stderr)
     for path in write_reports(args.run, args.out, formats):
         print(path)
     from ..reports.run_view import RunView
