@@ -195,14 +195,15 @@ class Advisor:
         return label
 
     def legacy_fix(self, fmt: str, loader: str, models: list[str]) -> LegacyFix | None:
-        """The legacy-Keras route, when its cells pass for every model that fails under the new
-        version's own Keras (and the same loader)."""
+        """The legacy-Keras route for the models (of those that fail under the new version's own
+        Keras) whose cells pass under it with the same loader; None where it passes for none."""
         if not self.legacy or not models:
             return None
         cells = self.cells(self.old, self.legacy, fmt, loader)
-        if not all(cells.get(m, {}).get("status") == "pass" for m in models):
+        ok = [m for m in models if cells.get(m, {}).get("status") == "pass"]
+        if not ok:
             return None
-        return LegacyFix(self.old, self.new, self.legacy, fmt, loader, list(models))
+        return LegacyFix(self.old, self.new, self.legacy, fmt, loader, ok)
 
     def cells(self, save: str, load: str, fmt: str, loader: str) -> dict[str, dict]:
         return self._index.get((save, load, fmt, loader), {})
@@ -276,11 +277,13 @@ class Advisor:
         artifact (the one that covers most first), re-saving in another format, a raw reader."""
         out: list[Fix] = []
         legacy = self.legacy_fix(fmt, loader, models)
-        if legacy:
-            out.append(Fix(legacy.how + f" ({legacy.old} -> {legacy.legacy} passes)", models,
-                           route="legacy"))
         left = list(models)
-        covered = bool(legacy)  # the legacy route loads them all: no re-save or raw reader
+        if legacy:
+            out.append(Fix(legacy.how + f" ({legacy.old} -> {legacy.legacy} passes)",
+                           legacy.models, [m for m in models if m not in legacy.models],
+                           route="legacy"))
+            left = [m for m in left if m not in legacy.models]
+        covered = not left  # the legacy route loads them all: no re-save or raw reader
         others = [lo for lo in self.view.loaders(fmt)
                   if lo != loader and verdict_rules.gives_model(lo)]
         while left and len(out) < MAX_FIXES_PER_BREAK:
@@ -571,6 +574,18 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     return lines
 
 
+def unwrap(lines: list[str]) -> list[str]:
+    """The verdict's lines with each wrapped line's rest ("      x") joined back to it, for a
+    page that wraps by itself; a line under another keeps its four spaces."""
+    out: list[str] = []
+    for ln in lines:
+        if ln.startswith("      ") and out:
+            out[-1] += " " + ln.strip()
+        else:
+            out.append(ln)
+    return out
+
+
 def _wrap(line: str, width: int) -> list[str]:
     """A line too wide for `width`, wrapped at spaces, its continuation indented under it."""
     return textwrap.wrap(line, width, initial_indent="", subsequent_indent="      ",
@@ -622,5 +637,5 @@ def upgrade_payload(view: RunView, old: str, new: str) -> dict:
             rows.append({"format": fmt, "loader": loader, "verdict": LABELS[a.verdict],
                          "text": explain(a, old, new), "errors": a.errors[:2],
                          "instead": [f.line() for f in a.fixes]})
-    return {"from": old, "to": new, "verdict": verdict(advisor, REPORT_WIDTH),
+    return {"from": old, "to": new, "verdict": unwrap(verdict(advisor, REPORT_WIDTH)),
             "legacy": legacy_summary(advisor)[:1], "loaders": rows}

@@ -80,6 +80,7 @@ td.cell .err { display: block; font-size: 10.5px; opacity: .9; max-width: 190px;
 #verdict { margin: 8px 0; padding: 8px 12px; border-left: 4px solid #1c7ed6;
   background: var(--bg); }
 #verdict p { margin: 2px 0; } #verdict p.head { font-weight: 700; font-size: 15px; }
+#verdict p.sub { margin-left: 22px; }
 #verdict p.legacy { margin-top: 6px; color: #1864ab; }
 #upgrade code { background: #e9ecef; padding: 0 4px; border-radius: 3px; font-size: 12.5px; }
 table.fixes { margin-top: 8px; }
@@ -386,7 +387,8 @@ PAGE_JS = r"""
       return;
     }
     u.verdict.forEach((line, i) =>
-      verdict.append(el("p", {class: i ? "line" : "head"}, codeText(line.trim()))));
+      verdict.append(el("p", {class: i ? (line.startsWith("    ") ? "line sub" : "line")
+                                         : "head"}, codeText(line.trim()))));
     for (const line of u.legacy) verdict.append(el("p", {class: "legacy"}, codeText(line)));
     if (!u.loaders.length) return;
     const head = ["format", "loader", "", "what happens", "what works instead"];

@@ -80,6 +80,13 @@ def format_tables(view: RunView, fmt: str, notes: Footnotes) -> list[str]:
     return out
 
 
+def _bullets(lines: list[str]) -> list[str]:
+    """The verdict's lines as Markdown: "  x" a bullet, "    x" one under the line above it,
+    "      x" (a wrapped line's rest) joined to its line."""
+    return [("  " if ln.startswith("    ") else "") + f"- {_escape(ln.strip())}"
+            for ln in advise.unwrap(lines)]
+
+
 def verdict_section(view: RunView) -> list[str]:
     """The verdict of each key upgrade, first thing in the report."""
     pairs = advise.key_upgrades(view)[:MAX_VERDICTS]
@@ -88,7 +95,7 @@ def verdict_section(view: RunView) -> list[str]:
     out = ["## Verdict", ""]
     for old, new in pairs:
         head, *rest = advise.verdict(advise.Advisor(view, old, new), advise.REPORT_WIDTH)
-        out += [f"**{_escape(head)}**", ""] + [f"- {_escape(ln.strip())}" for ln in rest] + [""]
+        out += [f"**{_escape(head)}**", ""] + _bullets(rest) + [""]
     out.append("Any other pair: `harness advise --from A --to B` on this run; the HTML report "
                "picks any pair too.")
     return out + [""]
