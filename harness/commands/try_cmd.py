@@ -98,6 +98,9 @@ def _diff(row: dict) -> str:
         parts.append("params by value only")
     if row.get("max_abs_diff") is not None:
         parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
+    listing = (row.get("notes") or {}).get("parameter_listing")
+    if listing:  # a step of ours that failed after the user's calls succeeded
+        parts.append(listing)
     return ", ".join(parts)
 
 
@@ -117,7 +120,10 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     native = loaders[0]
     ref = fx.reference
     lines = [f"{fx.data.get('origin', {}).get('source')}",
-             f"  format {fx.format} (from the bytes), written by TF {fx.save_tf}"
+             f"  format {fx.format} (from the bytes), "
+             + (f"written in the {fx.producer['era']} era (no TF version recorded)"
+                if fx.save_tf == "unknown" and fx.producer.get("era")
+                else f"written by TF {fx.save_tf}")
              + (f" / Keras {fx.producer['keras']}" if fx.producer.get("keras") else "")
              + f" ({fx.producer.get('source') or 'not recorded'})",
              f"  inputs: {fx.data.get('inputs_source')}",
