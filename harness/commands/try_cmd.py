@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import add_env_options, csv
-from .fixtures import _reference_options, _say, run_fixtures
+from .fixtures import _reference_options, _say, given_tolerance, run_fixtures
 
 
 def add_parser(sub) -> None:
@@ -57,7 +57,8 @@ def _digest(args) -> str:
         h.update(sha256_file(p).encode())
     for extra in (args.inputs, args.expected, args.custom_objects):
         h.update(sha256_file(extra).encode() if extra and Path(extra).is_file() else b"-")
-    h.update(f"{args.tf}|{sorted(args.load)}".encode())
+    h.update(f"{args.tf}|{sorted(args.load)}|{getattr(args, 'rtol', None)}|"
+             f"{getattr(args, 'atol', None)}".encode())
     return h.hexdigest()[:16]
 
 
@@ -83,7 +84,8 @@ def prepare(args):
                         fallback=loads)
     return make.add(args.artifact, root, name, opts, inputs=args.inputs,
                     expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
-                    origin=str(args.artifact.resolve()), require_producer=False, replace=True)
+                    origin=str(args.artifact.resolve()), require_producer=False, replace=True,
+                    tolerance=given_tolerance(args))
 
 
 def _version(spec: str) -> tuple:
@@ -128,7 +130,11 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
              + f" ({fx.producer.get('source') or 'not recorded'})",
              f"  inputs: {fx.data.get('inputs_source')}",
              f"  reference: {ref.get('detail') or ref.get('source')}",
-             f"  training: {_training_reference(ref)}", ""]
+             f"  training: {_training_reference(ref)}"]
+    if fx.tolerance:
+        lines.append(f"  tolerance: rtol {fx.tolerance[0]:g}, atol {fx.tolerance[1]:g} (given; "
+                     "a format's own floor may loosen it, each cell says what it used)")
+    lines.append("")
     ok_everywhere = True
     by_load: dict[str, dict[str, dict]] = {}
     for r in rows:
@@ -159,6 +165,14 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                          "unaffected" if fresh else
                          "  instead: predictions are unaffected; no loader here resumes "
                          "training")
+        elif not native_ok and verdict.runtime_side(cells.get(native)):
+            # the file is read as it was written; this runtime's kernels compute differently
+            # (no loader raised): re-saving under another TF cannot change that
+            lines.append(f"  instead: keep the file: the difference is TF {load}'s "
+                         f"{_RUNTIME.get(fx.format, 'runtime')} kernels on the same bytes; if it "
+                         "is within what you need, say so with --rtol/--atol"
+                         + (f" (e.g. --atol {_suggest(cells.get(native))})"
+                            if verdict.near(cells.get(native)) else ""))
         elif not native_ok:
             models = [lo for lo in passing if lo not in RAW_READERS]
             if models:
@@ -183,10 +197,28 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
              "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
              "none": "has no cell"}
+    near = [load for load in loads if verdict.near(by_load.get(load, {}).get(native))]
+    if near:  # stated with their size, not called silently wrong
+        by_kind = {k: [x for x in v if x not in near] for k, v in by_kind.items()}
+        by_kind = {k: v for k, v in by_kind.items() if v}
+        by_kind[verdict.NEAR] = near
+        words[verdict.NEAR] = "loads with outputs that move slightly (see above)"
     lines.append(f"native loader `{native}`: "
                  + ("passes under every target" if ok_everywhere else
                     "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
     return "\n".join(lines), ok_everywhere
+
+
+_RUNTIME = {"tflite": "TFLite", "tflite-dynamic": "TFLite", "onnx": "onnxruntime"}
+
+
+def _suggest(row: dict) -> str:
+    """An atol that admits this difference: its max |diff| rounded up to one digit."""
+    import math
+
+    diff = float(row["max_abs_diff"])
+    exp = math.floor(math.log10(diff)) if diff > 0 else -12
+    return f"{math.ceil(diff / 10 ** exp) * 10 ** exp:.0e}"
 
 
 def _training_reference(ref: dict) -> str:
@@ -213,6 +245,9 @@ def _native_line(native: str, row: dict | None) -> str:
     if k == verdict.TRAINING:
         return (f"`{native}` loads it and predicts the same, but training cannot resume "
                 "(optimizer state lost or `fit()` raises)")
+    if k == verdict.VALUES and verdict.near(row):
+        return (f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of it; "
+                "parameters the same)")
     if k == verdict.VALUES:
         return (f"`{native}` loads it without an error, but "
                 f"{verdict.size(row) or 'the values differ'}: silently wrong")
