@@ -90,3 +90,44 @@ def test_inspect_prints_the_converters_tf_of_a_real_tflite(tmp_path, cache_dir, 
     assert ("converter: TF 2.15.1 (CONVERSION_METADATA; converted from KERAS_MODEL; "
             "RANDOM_SPARSITY); needs a TFLite runtime >= 2.2.0") in out, out
     assert "variables: 2, parameters: 4352" in out, out  # listed in the forked copy
+
+
+@pytest.mark.tf
+def test_a_segfault_in_the_listing_leaves_the_user_calls_outputs_to_be_judged(
+        tmp_path, cache_dir, uv_available, monkeypatch):
+    """A real worker, a real zoo .tflite, a real SIGSEGV in the listing's forked copy (the
+    worker's test hook; the sparse file that did it is not redistributable): the cell's result
+    is the interpreter's outputs, equal to the reference, with the step that crashed named; the
+    same worker goes on and lists the next cell's tensors."""
+    import numpy as np
+
+    from harness import execute
+    from harness.compare import compare_predictions
+    from harness.envs.uv import UvEnvironment
+    from harness.specs import EnvSpec
+
+    monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
+    env = UvEnvironment(EnvSpec.parse("2.12"), cache_dir)
+    env.create()
+    art = tmp_path / "save"
+    saved = {}
+    execute.run_batch(env, "save", [{"id": "s0", "model": "mlp", "format": "tflite",
+                                     "artifact_dir": str(art / "tflite"),
+                                     "reference_dir": str(art)}], tmp_path / "w1",
+                      cell_timeout=600, on_result=lambda r, res: saved.update(res))
+    assert saved.get("status") == "ok", saved
+    load = {"model": "mlp", "format": "tflite", "loader": "tf.lite.Interpreter",
+            "artifact_dir": str(art / "tflite"), "reference_dir": str(art)}
+    results = {}
+    execute.run_batch(env, "load", [load | {"id": "l0", "test_hook": "segfault_in_child"},
+                                    load | {"id": "l1"}], tmp_path / "w2", cell_timeout=600,
+                      on_result=lambda r, res: results.__setitem__(r["id"], res))
+    crashed, clean = results["l0"], results["l1"]
+    assert crashed["status"] == "ok", crashed  # not a crash: the user's calls succeeded
+    assert crashed["notes"]["parameter_listing"] == ("parameter listing crashed (SIGSEGV); "
+                                                     "outputs judged alone")
+    with np.load(tmp_path / "w2" / "l0.npz") as got, np.load(art / "reference.npz") as ref:
+        rep = compare_predictions([got["y0"]], [ref["y0"]], floor=(1e-5, 1e-5))
+    assert rep.within, rep
+    assert clean["status"] == "ok" and "parameter_listing" not in clean["notes"]
+    assert clean["notes"]["constants_listed"] == 4  # two kernels, two biases

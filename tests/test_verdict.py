@@ -267,3 +267,13 @@ def test_try_and_fixtures_add_take_rtol_and_atol():
         given_tolerance(argparse.Namespace(rtol=1e-5, atol=None, tolerance="1e-3,1e-3"))
     with pytest.raises(UserError, match="must be >= 0"):
         given_tolerance(argparse.Namespace(rtol=-1.0, atol=None, tolerance=None))
+
+
+def test_try_names_the_step_of_ours_that_crashed_on_a_passing_row():
+    from harness.commands.try_cmd import _diff
+
+    ok = row("2.12", "2.16", "m", "tflite", "tf.lite.Interpreter", "pass", max_abs_diff=0.0,
+             params_total=None, params_equal=None, notes={"params": "not read", "parameter_listing": "parameter listing crashed "
+                    "(SIGSEGV); outputs judged alone"})
+    assert _diff(ok) == ("params by value only, max |diff| 0, parameter listing crashed "
+                         "(SIGSEGV); outputs judged alone")
