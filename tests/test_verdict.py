@@ -273,7 +273,25 @@ def test_try_names_the_step_of_ours_that_crashed_on_a_passing_row():
     from harness.commands.try_cmd import _diff
 
     ok = row("2.12", "2.16", "m", "tflite", "tf.lite.Interpreter", "pass", max_abs_diff=0.0,
-             params_total=None, params_equal=None, notes={"params": "not read", "parameter_listing": "parameter listing crashed "
+             params_total=None, params_equal=None,
+             notes={"params": "not read", "parameter_listing": "parameter listing crashed "
                     "(SIGSEGV); outputs judged alone"})
     assert _diff(ok) == ("params by value only, max |diff| 0, parameter listing crashed "
                          "(SIGSEGV); outputs judged alone")
+
+
+def test_try_keeps_the_file_for_a_near_miss_with_bit_identical_weights_in_any_format(tmp_path):
+    from harness.commands.try_cmd import render
+    from harness.fixtures.model import Fixture
+
+    fx = Fixture(tmp_path, {"name": "m", "format": "keras", "artifact": "artifact/m.keras",
+                            "producer": {"tf": "2.12"}, "origin": {"source": "m.keras"},
+                            "reference": {"source": "producer"}})
+    near = mismatch("2.12", "2.16", "m", "keras", "keras.models.load_model", ["predictions"],
+                    max_abs_diff=3e-6, max_rel_diff=4e-6, rtol=1e-6, atol=1e-6, params_equal=4)
+    text, _ = render(fx, [near | {"load_versions": {"tf": "2.16.2", "keras": "3.15.1"}}],
+                     ["2.16"])
+    assert ("instead: keep the file: the difference is TF 2.16's kernels (the parameters are "
+            "bit-identical); if it is within what you need, say so with --rtol/--atol "
+            "(e.g. --atol 3e-06)") in text
+    assert "re-save" not in text and "or migrate" not in text

@@ -117,7 +117,6 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     """The answer, and whether the native loader passed under every target."""
     from .. import verdict
 
-    RAW_READERS = verdict.RAW_READERS
     loaders = fx.loaders()
     native = loaders[0]
     ref = fx.reference
@@ -165,30 +164,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                          "unaffected" if fresh else
                          "  instead: predictions are unaffected; no loader here resumes "
                          "training")
-        elif not native_ok and verdict.runtime_side(cells.get(native)):
-            # the file is read as it was written; this runtime's kernels compute differently
-            # (no loader raised): re-saving under another TF cannot change that
-            lines.append(f"  instead: keep the file: the difference is TF {load}'s "
-                         f"{_RUNTIME.get(fx.format, 'runtime')} kernels on the same bytes; if it "
-                         "is within what you need, say so with --rtol/--atol"
-                         + (f" (e.g. --atol {_suggest(cells.get(native))})"
-                            if verdict.near(cells.get(native)) else ""))
         elif not native_ok:
-            models = [lo for lo in passing if lo not in RAW_READERS]
-            if models:
-                lines.append(f"  instead: load with `{verdict.python_call(models[0])}`")
-            elif passing:
-                lines.append(f"  instead: `{passing[0]}`{RAW_READERS[passing[0]]}")
-            else:
-                lines.append("  instead: no loader of this artifact works under "
-                             f"TF {load}; re-save it under a version that loads it "
-                             "(`harness advise` on a zoo run shows which format to choose)")
-            from ..migrate.hints import migrate_hint
-
-            hint = migrate_hint(fx.format, fx.save_tf, load,
-                                fx.data.get("origin", {}).get("source") or "ARTIFACT")
-            if hint:
-                lines.append(f"  or migrate: {hint}")
+            lines += _instead(fx, load, cells.get(native), passing)
         lines.append("")
     by_kind: dict[str, list[str]] = {}
     for load in loads:
@@ -210,6 +187,38 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
 
 
 _RUNTIME = {"tflite": "TFLite", "tflite-dynamic": "TFLite", "onnx": "onnxruntime"}
+
+
+def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
+    """What to do where the native loader does not pass: another loader that does; else, for a
+    difference of the runtime's (the same bytes under another runtime's kernels, or outputs
+    that move slightly with the parameters bit-identical), keep the file and state the
+    tolerance, since re-saving cannot change kernels; else a raw reader, else re-save."""
+    from .. import verdict
+
+    models = [lo for lo in passing if lo not in verdict.RAW_READERS]
+    if not models and (verdict.runtime_side(row) or verdict.near(row)):
+        kernels = (f"TF {load}'s {_RUNTIME[fx.format]} kernels on the same bytes"
+                   if fx.format in _RUNTIME else
+                   f"TF {load}'s kernels (the parameters are bit-identical)")
+        return [f"  instead: keep the file: the difference is {kernels}; if it is within what "
+                "you need, say so with --rtol/--atol"
+                + (f" (e.g. --atol {_suggest(row)})" if verdict.near(row) else "")]
+    if models:
+        out = [f"  instead: load with `{verdict.python_call(models[0])}`"]
+    elif passing:
+        out = [f"  instead: `{passing[0]}`{verdict.RAW_READERS[passing[0]]}"]
+    else:
+        out = ["  instead: no loader of this artifact works under "
+               f"TF {load}; re-save it under a version that loads it "
+               "(`harness advise` on a zoo run shows which format to choose)"]
+    from ..migrate.hints import migrate_hint
+
+    hint = migrate_hint(fx.format, fx.save_tf, load,
+                        fx.data.get("origin", {}).get("source") or "ARTIFACT")
+    if hint:
+        out.append(f"  or migrate: {hint}")
+    return out
 
 
 def _suggest(row: dict) -> str:
