@@ -109,6 +109,10 @@ def tolerance_text(cell: Mapping) -> str:
         return ""
     if _missing(rtol) or float(rtol) == float(atol):
         return f"{float(atol):.0e}"
+    if float(rtol) == 0:
+        return f"atol {float(atol):.0e}"
+    if float(atol) == 0:
+        return f"rtol {float(rtol):.0e}"
     return f"rtol {float(rtol):.0e} / atol {float(atol):.0e}"
 
 

@@ -53,3 +53,21 @@ def test_a_tflite_producer_is_its_converters_tf():
                     "needs a TFLite runtime >= 1.5.0 (min_runtime_version)")
     assert converter_line({"min_runtime_version": "1.14.0"}).startswith(
         "converter: TF version not recorded")
+
+
+def test_a_tflite_its_converter_quantized_is_judged_as_quantized(tmp_path):
+    import json
+
+    from harness.fixtures.model import Fixture
+    from harness.fixtures.stage import quantized_by_converter
+
+    def fx(fmt, modes):
+        rec = json.dumps({"tensorflow_version": "2.16.2", "optimizations": modes})
+        return Fixture(tmp_path, {"name": "m", "format": fmt, "producer": {"recorded": rec}})
+
+    assert quantized_by_converter(fx("tflite", ["PTQ_DYNAMIC_RANGE"]))
+    assert quantized_by_converter(fx("tflite", ["RANDOM_SPARSITY", "PTQ_FULL_INTEGER"]))
+    assert not quantized_by_converter(fx("tflite", ["PTQ_FLOAT16"]))  # float16 weights only
+    assert not quantized_by_converter(fx("tflite", ["RANDOM_SPARSITY"]))
+    assert not quantized_by_converter(fx("onnx", ["PTQ_DYNAMIC_RANGE"]))
+    assert not quantized_by_converter(Fixture(tmp_path, {"name": "m", "format": "tflite"}))

@@ -131,8 +131,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
              f"  reference: {ref.get('detail') or ref.get('source')}",
              f"  training: {_training_reference(ref)}"]
     if fx.tolerance:
-        lines.append(f"  tolerance: rtol {fx.tolerance[0]:g}, atol {fx.tolerance[1]:g} (given; "
-                     "a format's own floor may loosen it, each cell says what it used)")
+        lines.append(f"  tolerance: rtol {fx.tolerance[0]:g}, atol {fx.tolerance[1]:g} (given: "
+                     "it replaces the per-dtype and per-format ones)")
     lines.append("")
     ok_everywhere = True
     by_load: dict[str, dict[str, dict]] = {}
@@ -222,12 +222,12 @@ def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
 
 
 def _suggest(row: dict) -> str:
-    """An atol that admits this difference: its max |diff| rounded up to one digit."""
+    """An atol that admits this difference: its max |diff| rounded up to two digits."""
     import math
 
     diff = float(row["max_abs_diff"])
-    exp = math.floor(math.log10(diff)) if diff > 0 else -12
-    return f"{math.ceil(diff / 10 ** exp) * 10 ** exp:.0e}"
+    step = 10.0 ** ((math.floor(math.log10(diff)) if diff > 0 else -12) - 1)
+    return f"{math.ceil(diff / step) * step:.1e}"
 
 
 def _training_reference(ref: dict) -> str:
@@ -255,8 +255,10 @@ def _native_line(native: str, row: dict | None) -> str:
         return (f"`{native}` loads it and predicts the same, but training cannot resume "
                 "(optimizer state lost or `fit()` raises)")
     if k == verdict.VALUES and verdict.near(row):
-        return (f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of it; "
-                "parameters the same)")
+        total = row.get("params_total")
+        same = "; parameters bit-identical" if total and row.get("params_equal") == total \
+            else ""
+        return f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of it{same})"
     if k == verdict.VALUES:
         return (f"`{native}` loads it without an error, but "
                 f"{verdict.size(row) or 'the values differ'}: silently wrong")
