@@ -131,3 +131,83 @@ def test_a_segfault_in_the_listing_leaves_the_user_calls_outputs_to_be_judged(
     assert rep.within, rep
     assert clean["status"] == "ok" and "parameter_listing" not in clean["notes"]
     assert clean["notes"]["constants_listed"] == 4  # two kernels, two biases
+
+
+CORPUS = Path("/work/corpus")
+MEDIAPIPE_SPARSE = CORPUS / "tflite" / "mediapipe_face_detection_full_range_sparse.tflite"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not MEDIAPIPE_SPARSE.is_file(), reason=f"no corpus at {CORPUS}")
+def test_try_the_real_sparse_mediapipe_tflite_passes_where_its_listing_segfaults(
+        tmp_path, cache_dir, uv_available, capsys):
+    """MediaPipe 0.10.14's full-range face detector (Apache-2.0, 46 sparse tensors read by
+    DENSIFY): `allocate_tensors`/`invoke`/`get_tensor` work under TF 2.12 and 2.16, and
+    `get_tensor_details()` after them dies with SIGSEGV (exit 139, checked by hand in both).
+    The cells pass on their outputs and name the step that crashed; inspect lists no variables
+    and says why, instead of 'cannot be read'."""
+    rc, out, err = _cli(["try", str(MEDIAPIPE_SPARSE), "--load", "2.12,2.16", "--cache-dir",
+                         str(cache_dir), "--results-dir", str(tmp_path / "r")], capsys)
+    rows = read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+    native = {r["load_tf"]: r for r in rows if r["loader"] == "tf.lite.Interpreter"}
+    for load in ("2.12", "2.16"):
+        assert native[load]["status"] == "pass", (native[load], out, err)
+        assert native[load]["notes"]["parameter_listing"] == (
+            "parameter listing crashed (SIGSEGV); outputs judged alone")
+    assert "`tf.lite.Interpreter` loads it with the same predictions (weights not compared " \
+        "by name: parameter listing crashed (SIGSEGV); outputs judged alone)" in out, out
+    assert rc == 0, out + err
+    rc, out, err = _cli(["inspect", str(MEDIAPIPE_SPARSE), "--tf", "2.16", "--cache-dir",
+                         str(cache_dir)], capsys)
+    assert rc == 0, err
+    assert "variables: not listed (tensor listing (get_tensor_details) crashed (SIGSEGV)" in out
+    assert "converter: TF version not recorded (no CONVERSION_METADATA); needs a TFLite " \
+        "runtime >= 2.2.0" in out
+
+
+BASIC_PITCH = CORPUS / "tflite" / "basic_pitch_nmp.tflite"
+FER_H5 = CORPUS / "h5" / "fer_emotion_model.hdf5"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not BASIC_PITCH.is_file(), reason=f"no corpus at {CORPUS}")
+def test_try_says_how_far_a_newer_tflite_runtime_moves_the_outputs_and_keeps_the_file(
+        tmp_path, cache_dir, uv_available, capsys):
+    """Spotify's Basic Pitch 0.4.0 .tflite (Apache-2.0; CONVERSION_METADATA: TF 2.13.0):
+    its sigmoid outputs move by 7.7e-05 under TF 2.21's interpreter (found by running; 1.2e-07
+    under 2.16's).  try reads the producer from the file, says the size, and does not advise
+    re-saving: the bytes are the same, the kernels are not."""
+    rc, out, err = _cli(["try", str(BASIC_PITCH), "--load", "2.21", "--cache-dir",
+                         str(cache_dir), "--results-dir", str(tmp_path / "r")], capsys)
+    assert "written by TF 2.13.0 (artifact: CONVERSION_METADATA" in out, out + err
+    assert "reference: computed under TF 2.13" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("TF 2.21 "))
+    assert "`tf.lite.Interpreter` loads; outputs move by 7.7e-05 (relative" in line, line
+    assert "against tolerance 1e-05 (within 100x of it)" in line
+    assert "re-save" not in out and "silently wrong" not in out
+    assert "instead: keep the file: the difference is TF 2.21's TFLite kernels on the same " \
+        "bytes" in out
+    assert rc == 1  # still beyond the tolerance: said, not passed
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not FER_H5.is_file(), reason=f"no corpus at {CORPUS}")
+def test_a_keras_2_0_5_h5_is_a_tf1_era_file_referenced_from_the_oldest_target(
+        tmp_path, cache_dir, uv_available, capsys):
+    """fer 25.10.3's emotion_model.hdf5 (MIT), written by standalone Keras 2.0.5 in the TF 1.x
+    era: not 'TF 2.0'; the reference comes from the oldest target that loads it, and try says
+    so.  Found by running: TF 2.12 loads it exactly; under 2.16 the default load raises on the
+    optimizer's `lr` and compile=False gives it back."""
+    rc, out, err = _cli(["try", str(FER_H5), "--load", "2.12,2.16", "--cache-dir",
+                         str(cache_dir), "--results-dir", str(tmp_path / "r")], capsys)
+    assert "written in the TF 1.x era (no TF version recorded) / Keras 2.0.5" in out, out + err
+    assert "TF 2.0" not in out
+    assert ("reference: taken from TF 2.12.1 / Keras 2.12.0, the oldest target that loads it "
+            "(keras.models.load_model[compile=False]), not from the producer: a TF 1.x-era file "
+            "(Keras 2.0.5, which names no TF release)") in out, out
+    rows = read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+    by = {(r["load_tf"], r["loader"]): r for r in rows}
+    assert by[("2.12", "keras.models.load_model")]["status"] == "pass"
+    assert by[("2.16", "keras.models.load_model")]["status"] == "load-error"
+    assert by[("2.16", "keras.models.load_model[compile=False]")]["status"] == "pass"
+    assert "instead: load with `keras.models.load_model(path, compile=False)`" in out

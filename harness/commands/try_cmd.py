@@ -250,6 +250,10 @@ def _native_line(native: str, row: dict | None) -> str:
     if k == verdict.PASS:
         trains = "; training resumes (the same step as the producer's)" \
             if row.get("resume_ok") is True else ""
+        if not row.get("params_total"):  # converted formats: weights looked up by value
+            listing = (row.get("notes") or {}).get("parameter_listing")
+            return (f"`{native}` loads it with the same predictions{trains} (weights not "
+                    f"compared by name{': ' + listing if listing else ''})")
         return f"`{native}` loads it with the same parameters and predictions{trains}"
     if k == verdict.TRAINING:
         return (f"`{native}` loads it and predicts the same, but training cannot resume "
