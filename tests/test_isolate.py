@@ -46,3 +46,12 @@ def test_a_hanging_child_is_killed_at_its_timeout():
     got, why = in_child(lambda: time.sleep(30), timeout=0.5)
     assert (got, why) == (None, "timed out after 0.5 s")
     assert time.monotonic() - t0 < 10
+
+
+def test_a_fork_that_cannot_happen_skips_the_step_and_says_so(monkeypatch):
+    def no_fork():
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert in_child(lambda: 1) == (None, "not run (fork failed: [Errno 12] Cannot allocate "
+                                         "memory)")

@@ -39,7 +39,10 @@ def in_child(fn: Callable[[], Any], timeout: float = LISTING_TIMEOUT) -> tuple[A
     try:
         with warnings.catch_warnings():  # 3.12+: "fork() with threads may deadlock" (timeout)
             warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # e.g. ENOMEM for a large worker: the step is skipped
+                return None, f"not run (fork failed: {exc})"
         if pid == 0:  # the child: never returns into the worker's code
             _child(fn, name)
         return _wait(pid, name, timeout)
