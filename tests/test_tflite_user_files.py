@@ -211,3 +211,24 @@ def test_a_keras_2_0_5_h5_is_a_tf1_era_file_referenced_from_the_oldest_target(
     assert by[("2.16", "keras.models.load_model")]["status"] == "load-error"
     assert by[("2.16", "keras.models.load_model[compile=False]")]["status"] == "pass"
     assert "instead: load with `keras.models.load_model(path, compile=False)`" in out
+
+
+FER_Q = CORPUS / "tflite" / "fer_emotion_model_quantized.tflite"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not FER_Q.is_file(), reason=f"no corpus at {CORPUS}")
+def test_a_tflite_its_converter_quantized_gets_the_quantized_tolerance(
+        tmp_path, cache_dir, uv_available, capsys):
+    """fer 25.10.3's emotion_model_quantized.tflite (MIT; CONVERSION_METADATA: TF 2.16.2,
+    PTQ_DYNAMIC_RANGE): found by running, its outputs move by 1.0e-02 under TF 2.21's kernels;
+    judged as the quantized artifact it is (1e-1, as the zoo's tflite-dynamic), it passes, and
+    the row says which tolerance and why."""
+    rc, out, err = _cli(["try", str(FER_Q), "--load", "2.21", "--cache-dir", str(cache_dir),
+                         "--results-dir", str(tmp_path / "r")], capsys)
+    rows = read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+    native = next(r for r in rows if r["loader"] == "tf.lite.Interpreter")
+    assert native["status"] == "pass", (native, out, err)
+    assert 1e-3 < native["max_abs_diff"] < 1e-1  # a real difference, within the quantized one
+    assert "quantized model converted to int8 arithmetic" in native["notes"]["tolerance"]
+    assert rc == 0, out + err
