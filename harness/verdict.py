@@ -32,6 +32,10 @@ KIND_WORDS = {
 }
 KIND_SHORT = {ERROR: "raises", VALUES: "silently wrong",
               TRAINING: "predicts the same, cannot resume training", PASS: "passes"}
+# Not a kind (it ranks as `values`): a `values` cell whose outputs alone move, within
+# NEAR_FACTOR of the tolerance (verdict.near); phrases say it with its size.
+NEAR = "near"
+KIND_SHORT[NEAR] = "loads, outputs move slightly"
 
 # Loaders that read the stored values, not a model: a way to rescue weights, named as such and
 # never counted as a loader that gives back a model.
@@ -88,18 +92,73 @@ def gives_model(loader: str) -> bool:
 
 # --- the size of a difference --------------------------------------------------------------
 
+# A mismatch whose outputs move by no more than this many times the tolerance is stated as a
+# small difference ("loads; outputs move by ..."), not condemned as a wrong model.
+NEAR_FACTOR = 100
+
+# Formats whose bytes are read by another runtime's kernels (TFLite's, onnxruntime's): a
+# difference in their outputs under a new version is the runtime's, and re-saving the file
+# cannot change it.
+RUNTIME_FORMATS = ("tflite", "tflite-dynamic", "onnx")
+
+
+def tolerance_text(cell: Mapping) -> str:
+    """"1e-05" where rtol == atol, else "rtol 1e-06 / atol 1e-05"; "" where unknown."""
+    rtol, atol = cell.get("rtol"), cell.get("atol")
+    if _missing(atol):
+        return ""
+    if _missing(rtol) or float(rtol) == float(atol):
+        return f"{float(atol):.0e}"
+    if float(rtol) == 0:
+        return f"atol {float(atol):.0e}"
+    if float(atol) == 0:
+        return f"rtol {float(rtol):.0e}"
+    return f"rtol {float(rtol):.0e} / atol {float(atol):.0e}"
+
+
+def moved(cell: Mapping) -> str:
+    """"outputs move by 7.7e-05 (relative 1.4e-04) against tolerance 1e-05"."""
+    rel = cell.get("max_rel_diff")
+    tol = tolerance_text(cell)
+    return (f"outputs move by {float(cell['max_abs_diff']):.1e}"
+            + (f" (relative {float(rel):.1e})" if not _missing(rel) and math.isfinite(
+                float(rel)) else "")
+            + (f" against tolerance {tol}" if tol else ""))
+
+
+def near(cell: Mapping | None) -> bool:
+    """A mismatch in the predictions only (parameters the same, nothing else off), within
+    NEAR_FACTOR of its tolerance: a small numeric difference, said with its size."""
+    if not cell or kind(cell) != VALUES or differs(cell) != ["predictions"]:
+        return False
+    diff, atol, rtol = cell.get("max_abs_diff"), cell.get("atol"), cell.get("rtol")
+    if _missing(diff) or _missing(atol):
+        return False
+    text = "" if _missing(cell.get("error")) else str(cell.get("error"))
+    if text and "beyond rtol=" not in text:  # a dtype, shape or non-finite change: never small
+        return False
+    if float(diff) <= NEAR_FACTOR * float(atol):
+        return True
+    rel = cell.get("max_rel_diff")
+    return not _missing(rtol) and not _missing(rel) and float(rtol) > 0 and \
+        float(rel) <= NEAR_FACTOR * float(rtol)
+
+
+def runtime_side(cell: Mapping | None) -> bool:
+    """The difference comes from the runtime's kernels, not from how the file was written."""
+    return bool(cell) and cell.get("format") in RUNTIME_FORMATS and kind(cell) == VALUES \
+        and differs(cell) == ["predictions"]
+
+
 def size(cell: Mapping) -> str:
-    """How far a `values` cell is off, in a few words: "float16 outputs move 1.2e-3, tolerance
-    1e-3; weights bit-identical"."""
+    """How far a `values` cell is off, in a few words: "float16 outputs move by 1.2e-03
+    (relative 2.0e-03) against tolerance 1e-03; weights bit-identical"."""
     parts = []
     what = differs(cell)
     notes = cell.get("notes") if isinstance(cell.get("notes"), dict) else {}
     if "predictions" in what and not _missing(cell.get("max_abs_diff")):
         dtype = notes.get("output_dtype")
-        tol = cell.get("atol")
-        tol_text = f", tolerance {float(tol):.0e}" if not _missing(tol) else ""
-        parts.append(f"{dtype + ' ' if dtype else ''}outputs move "
-                     f"{float(cell['max_abs_diff']):.1e}{tol_text}")
+        parts.append(f"{dtype + ' ' if dtype else ''}{moved(cell)}")
     elif "predictions" in what:
         parts.append("outputs differ")
     total, equal = cell.get("params_total"), cell.get("params_equal")
@@ -224,11 +283,20 @@ def kind_phrases(v: LoaderVerdict, *changes: str, sized: bool = True,
     beyond `max_names` models a phrase counts the rest ("+9 more")."""
     n = len(v.applicable)
     out = []
+    groups: list[tuple[str, list[Outcome]]] = []
     for k, outs in v.by_kind(*changes).items():
+        if k == VALUES:  # the small differences apart: stated, not called silently wrong
+            far = [o for o in outs if not near(o.cell)]
+            close = [o for o in outs if near(o.cell)]
+            groups += [(k, far)] if far else []
+            groups += [(NEAR, close)] if close else []
+        else:
+            groups.append((k, outs))
+    for k, outs in groups:
         shown = outs if max_names is None else outs[:max_names]
         more = f" +{len(outs) - len(shown)} more" if len(shown) < len(outs) else ""
         count = f"{len(outs)} of {n}"
-        worst = largest(outs) if sized else None
+        worst = largest(outs) if sized or k == NEAR else None
         extra = size(worst.cell) if worst is not None else ""
         if extra and len(outs) > 1:
             extra = f"largest, {worst.model}: {extra}"

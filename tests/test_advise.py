@@ -39,8 +39,8 @@ def test_a_loader_that_worked_before_breaks_and_silent_mismatch_is_called_out(tm
     ckpt = advice_lines(text, "tf-checkpoint")
     # silently wrong: loads without an error, and the size of the difference is said
     assert ckpt[0] == ("  BREAKS  tf.train.Checkpoint.restore: breaks under 2.16: silently "
-                       "wrong for mlp, cnn (2 of 2: largest, mlp: outputs move 4.1e+00, "
-                       "tolerance 1e-06; parameters 0/4 bit-identical)")
+                       "wrong for mlp, cnn (2 of 2: largest, mlp: outputs move by 4.1e+00 "
+                       "against tolerance 1e-06; parameters 0/4 bit-identical)")
     fixes = [ln.strip() for ln in ckpt[1:] if "fix:" in ln]
     # a way to get a model back comes before a raw reader (which is not needed here)
     assert fixes == ["fix: re-save under 2.12 as savedmodel, load with "

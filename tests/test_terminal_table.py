@@ -87,7 +87,7 @@ def test_the_verdict_names_what_keeps_working_what_breaks_and_a_fix(tmp_path):
     # too long for the width: a line per format and kind, never a kind cut off
     assert verdict[3:5] == ["  breaks: `tf.train.Checkpoint.restore`:",
                             "    tf-checkpoint: silently wrong for mlp, cnn (2 of 2: largest, "
-                            "mlp: outputs move 4.1e+00, tolerance 1e-06; parameters 0/4 "
+                            "mlp: outputs move by 4.1e+00 against tolerance 1e-06; parameters 0/4 "
                             "bit-identical)"]
     # failing under 2.12 -> 2.12 too is not the upgrade's: its own line, not counted
     assert verdict[5] == ("  already fails under 2.12 -> 2.12 (not the upgrade): "

@@ -4,6 +4,7 @@ and a fix the cells prove."""
 
 from __future__ import annotations
 
+import pytest
 from test_reports_sample import make_run, row
 
 from harness import verdict as V
@@ -130,10 +131,12 @@ def test_each_break_says_its_models_kinds_and_size_and_counts_add_up(tmp_path):
     assert lines[0].endswith("0 of 1 native loader(s) that give back a model keep working, "
                              "1 break")
     breaks = [ln for ln in lines if ln.startswith("  breaks:")]
+    # mixed's outputs move 1.2x their tolerance, weights the same: a small difference, said
+    # with its size (verdict.near), never "silently wrong"; it still counts as the break it is
     assert breaks == ["  breaks: `keras.models.load_model` (h5: raises for mlp, cnn, rnn "
-                      "(3 of 5), silently wrong for mixed (1 of 5: float16 outputs move 1.2e-03, "
-                      "tolerance 1e-03; weights bit-identical), predicts the same, cannot "
-                      "resume training for seq (1 of 5))"]
+                      "(3 of 5), loads, outputs move slightly for mixed (1 of 5: float16 outputs "
+                      "move by 1.2e-03 against tolerance 1e-03; weights bit-identical), predicts "
+                      "the same, cannot resume training for seq (1 of 5))"]
     # the raw reader is its own line, never counted among the loaders that give back a model
     assert "  still read the values (not a model): `h5py.File` (h5)" in lines
     fix = next(ln for ln in lines if ln.startswith("  fix for"))
@@ -144,7 +147,7 @@ def test_each_break_says_its_models_kinds_and_size_and_counts_add_up(tmp_path):
                           "(not rnn, mixed); seq: compile anew to train on (the optimizer state "
                           "is not kept; predictions unaffected)")
     text = render(Advisor(view, "2.12", "2.16"))
-    assert "silently wrong for mixed" in text and "raises for mlp, cnn, rnn" in text
+    assert "outputs move slightly for mixed" in text and "raises for mlp, cnn, rnn" in text
     # the words are true: the models that raise are never called silently wrong
     for line in text.splitlines():
         if "silently wrong for" in line:
@@ -184,3 +187,115 @@ def test_run_flags_add_the_save_versions_own_cells_unless_told_not_to():
     mx = from_flags(["2.12", "2.13"], ["2.16"], models=["mlp"], formats=["h5"])
     assert {(c.save_tf, c.load_tf) for c in mx.cells()} == {
         ("2.12", "2.16"), ("2.13", "2.16"), ("2.12", "2.12"), ("2.13", "2.13")}
+
+
+# -- small differences: stated with their size, never advice to re-save ----------------------
+def _lite(diff, rel=None, error="predictions: output 0 beyond rtol=1e-05, atol=1e-05", **kw):
+    return mismatch("2.13", "2.21", "sig", "tflite", "tf.lite.Interpreter", ["predictions"],
+                    max_abs_diff=diff, max_rel_diff=rel, rtol=1e-5, atol=1e-5,
+                    params_total=None, params_equal=None, **kw) | \
+        {"error": error}
+
+
+def test_a_mismatch_within_100x_of_its_tolerance_is_near_and_said_with_its_size():
+    cell = _lite(7.7e-5, 1.4e-4)
+    assert V.near(cell) and V.runtime_side(cell)
+    assert V.moved(cell) == "outputs move by 7.7e-05 (relative 1.4e-04) against tolerance 1e-05"
+    assert not V.near(_lite(2e-3, 5e-1))  # 200x: not small
+    assert V.near(_lite(2e-3, 5e-4))  # 50x the rtol
+    # a dtype or shape change is never small, whatever the numbers
+    assert not V.near(_lite(1e-5, error="predictions: output 0: dtype float32 != float16"))
+    params_too = mismatch("2.13", "2.21", "m", "h5", "x", ["parameters", "predictions"],
+                          max_abs_diff=2e-5, rtol=1e-5, atol=1e-5)
+    assert not V.near(params_too) and not V.runtime_side(params_too)
+
+
+def test_try_states_a_runtime_side_difference_and_does_not_advise_re_saving():
+    from harness.commands.try_cmd import _native_line, _suggest
+
+    cell = _lite(7.7e-5, 1.4e-4)
+    assert _native_line("tf.lite.Interpreter", cell) == (
+        "`tf.lite.Interpreter` loads; outputs move by 7.7e-05 (relative 1.4e-04) against "
+        "tolerance 1e-05 (within 100x of it)")  # a .tflite's weights are not paired by name
+    assert _suggest(cell) == "7.7e-05"
+    far = _lite(3.0, 3.0)
+    assert "silently wrong" in _native_line("tf.lite.Interpreter", far)
+
+
+def test_try_render_of_a_tflite_whose_kernels_moved_under_a_newer_runtime(tmp_path):
+    from harness.commands.try_cmd import render
+    from harness.fixtures.model import Fixture
+
+    fx = Fixture(tmp_path, {"name": "sig", "format": "tflite", "artifact": "artifact/sig.tflite",
+                            "producer": {"tf": "2.13.1", "source": "artifact: CONVERSION_METADATA"},
+                            "origin": {"source": "sig.tflite"}, "inputs_source": "synthesized",
+                            "reference": {"source": "producer", "detail": "computed under TF "
+                                          "2.13.1", "tolerance": [0.0, 1e-4]}})
+    versions = {"tf": "2.21.0", "keras": "3.15.1"}
+    rows = [_lite(7.7e-5, 1.4e-4) | {"load_versions": versions},
+            _lite(1.4e-5, 2.0e-5) | {"loader": "ai_edge_litert.interpreter.Interpreter",
+                                     "load_versions": versions}]
+    text, ok = render(fx, rows, ["2.21"])
+    assert not ok  # beyond the tolerance is still not a pass
+    assert ("TF 2.21 (tf 2.21.0, keras 3.15.1): `tf.lite.Interpreter` loads; outputs move by "
+            "7.7e-05 (relative 1.4e-04) against tolerance 1e-05") in text
+    assert "re-save" not in text and "silently wrong" not in text
+    assert ("instead: keep the file: the difference is TF 2.21's TFLite kernels on the "
+            "same bytes; if it is within what you need, say so with --rtol/--atol "
+            "(e.g. --atol 7.7e-05)") in text
+    assert "tolerance: rtol 0, atol 0.0001 (given: it replaces the per-dtype and per-format " \
+        "ones)" in text
+    assert text.endswith("native loader `tf.lite.Interpreter`: loads with outputs that move "
+                         "slightly (see above) under 2.21")
+
+
+def test_try_and_fixtures_add_take_rtol_and_atol():
+    import argparse
+
+    from harness.cli import build_parser
+    from harness.commands.fixtures import given_tolerance
+    from harness.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(["try", "m.tflite", "--load", "2.21", "--atol", "1e-4"])
+    assert given_tolerance(args) == (0.0, 1e-4)
+    args = parser.parse_args(["fixtures", "add", "m.tflite", "--name", "m", "--rtol", "1e-5",
+                              "--atol", "2e-5"])
+    assert given_tolerance(args) == (1e-5, 2e-5)
+    args = parser.parse_args(["fixtures", "add", "m.tflite", "--name", "m",
+                              "--tolerance", "1e-3,1e-3"])
+    assert given_tolerance(args) == (1e-3, 1e-3)
+    with pytest.raises(UserError, match="not both"):
+        given_tolerance(argparse.Namespace(rtol=1e-5, atol=None, tolerance="1e-3,1e-3"))
+    with pytest.raises(UserError, match="must be >= 0"):
+        given_tolerance(argparse.Namespace(rtol=-1.0, atol=None, tolerance=None))
+
+
+def test_try_names_the_step_of_ours_that_crashed_on_a_passing_row():
+    from harness.commands.try_cmd import _diff
+
+    ok = row("2.12", "2.16", "m", "tflite", "tf.lite.Interpreter", "pass", max_abs_diff=0.0,
+             params_total=None, params_equal=None,
+             notes={"params": "not read", "parameter_listing": "parameter listing crashed "
+                    "(SIGSEGV); outputs judged alone"})
+    assert _diff(ok) == ("params by value only, max |diff| 0, parameter listing crashed "
+                         "(SIGSEGV); outputs judged alone")
+
+
+def test_try_keeps_the_file_for_a_near_miss_with_bit_identical_weights_in_any_format(tmp_path):
+    from harness.commands.try_cmd import render
+    from harness.fixtures.model import Fixture
+
+    fx = Fixture(tmp_path, {"name": "m", "format": "keras", "artifact": "artifact/m.keras",
+                            "producer": {"tf": "2.12"}, "origin": {"source": "m.keras"},
+                            "reference": {"source": "producer"}})
+    near = mismatch("2.12", "2.16", "m", "keras", "keras.models.load_model", ["predictions"],
+                    max_abs_diff=3e-6, max_rel_diff=4e-6, rtol=1e-6, atol=1e-6, params_equal=4)
+    text, _ = render(fx, [near | {"load_versions": {"tf": "2.16.2", "keras": "3.15.1"}}],
+                     ["2.16"])
+    assert ("instead: keep the file: the difference is TF 2.16's kernels (the parameters are "
+            "bit-identical); if it is within what you need, say so with --rtol/--atol "
+            "(e.g. --atol 3.1e-06)") in text
+    assert "loads; outputs move by 3.0e-06 (relative 4.0e-06) against tolerance 1e-06 (within " \
+        "100x of it; parameters bit-identical)" in text
+    assert "re-save" not in text and "or migrate" not in text

@@ -65,6 +65,12 @@ def _reference_options(p) -> None:
                    help="expected outputs (y0, ...), used where the producer's TF cannot run")
     p.add_argument("--tf", metavar="VERSION",
                    help="the TF that wrote it (required where the artifact records none)")
+    p.add_argument("--rtol", type=float, metavar="R",
+                   help="relative tolerance of the predictions you accept (recorded in the "
+                        "fixture; default: per dtype/format; with --atol alone, 0)")
+    p.add_argument("--atol", type=float, metavar="A",
+                   help="absolute tolerance of the predictions you accept (recorded in the "
+                        "fixture; default: per dtype/format; with --rtol alone, 0)")
     p.add_argument("--custom-objects", type=Path, metavar="FILE.py",
                    help="your custom layers/losses/...: copied, imported by the worker and "
                         "passed as custom_objects to every Keras loader (safe_mode stays on)")
@@ -74,6 +80,21 @@ def _common(p) -> None:
     p.add_argument("--dir", type=Path, default=Path("fixtures"),
                    help="the fixtures folder (default: %(default)s)")
     add_env_options(p)
+
+
+def given_tolerance(args) -> tuple[float, float] | None:
+    """(rtol, atol) from --rtol/--atol (one alone: the other 0, as assert_allclose's atol is),
+    or from fixtures add's older --tolerance RTOL,ATOL; None: per dtype/format."""
+    rtol, atol = getattr(args, "rtol", None), getattr(args, "atol", None)
+    old = tolerance(getattr(args, "tolerance", None))
+    if rtol is None and atol is None:
+        return old
+    if old is not None:
+        raise UserError("give --rtol/--atol or --tolerance, not both")
+    for flag, v in (("--rtol", rtol), ("--atol", atol)):
+        if v is not None and not v >= 0:
+            raise UserError(f"{flag} {v}: must be >= 0")
+    return (rtol or 0.0, atol or 0.0)
 
 
 def tolerance(text: str | None) -> tuple[float, float] | None:
@@ -144,7 +165,7 @@ def main(args) -> int:
         fx = make.add(args.artifact, args.dir, args.name, opts, inputs=args.inputs,
                       expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
                       origin=args.origin, license=args.license, description=args.description,
-                      tolerance=tolerance(args.tolerance), outputs=args.outputs)
+                      tolerance=given_tolerance(args), outputs=args.outputs)
         print(f"added {fx.path}: {fx.summary()}")
         print(f"  reference: {fx.reference.get('detail')}")
         return 0

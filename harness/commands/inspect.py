@@ -164,6 +164,19 @@ def _shape(s) -> str:
     return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
 
 
+def converter_line(rec: dict) -> str:
+    """A .tflite's maker in words: the converter's TF from CONVERSION_METADATA (TF 2.x
+    converters write it unless told not to) and the oldest runtime it needs."""
+    tf = rec.get("tensorflow_version")
+    text = (f"converter: TF {tf} (CONVERSION_METADATA"
+            + (f"; converted from {rec['converted_from']}" if rec.get("converted_from") else "")
+            + (f"; {', '.join(rec['optimizations'])}" if rec.get("optimizations") else "")
+            + ")") if tf else "converter: TF version not recorded (no CONVERSION_METADATA)"
+    if rec.get("min_runtime_version"):
+        text += f"; needs a TFLite runtime >= {rec['min_runtime_version']} (min_runtime_version)"
+    return text
+
+
 def render(r: dict, max_vars: int) -> str:
     if r.get("status") != "ok":
         return (f"artifact:  {r.get('artifact')}\n{r.get('status')}: "
@@ -175,9 +188,11 @@ def render(r: dict, max_vars: int) -> str:
                      "model.save('x.keras'); Keras 3 will not read it as .keras")
     rw = r.get("read_with") or {}
     lines.append(f"read with: TF {rw.get('tf')}, Keras {rw.get('keras')}")
-    if r.get("producer_in_artifact"):
-        lines.append(f"producer:  {json.dumps(r['producer_in_artifact'])} (recorded in the "
-                     "artifact)")
+    rec = r.get("producer_in_artifact")
+    if rec and r.get("format") == "tflite":
+        lines.append(converter_line(rec))
+    if rec:
+        lines.append(f"producer:  {json.dumps(rec)} (recorded in the artifact)")
     elif r.get("format") != "unknown":
         lines.append("producer:  not recorded in the artifact")
     if r.get("recorded_by_harness"):
@@ -205,6 +220,8 @@ def render(r: dict, max_vars: int) -> str:
             lines.append(f"  {v['name']}  {_shape(v['shape'])}  {v['dtype']}")
         if len(vs) > max_vars:
             lines.append(f"  ... {len(vs) - max_vars} more (--variables N, --json)")
+    elif r.get("variables_note"):
+        lines.append(f"variables: not listed ({r['variables_note']})")
     if "tensorboard_graph" in r:
         tb = r["tensorboard_graph"]
         lines.append(f"tensorboard: {'wrote ' + tb if tb else r.get('tensorboard_note')}")

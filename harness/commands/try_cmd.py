@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import add_env_options, csv
-from .fixtures import _reference_options, _say, run_fixtures
+from .fixtures import _reference_options, _say, given_tolerance, run_fixtures
 
 
 def add_parser(sub) -> None:
@@ -58,7 +58,8 @@ def _digest(args) -> str:
         h.update(sha256_file(p).encode())
     for extra in (args.inputs, args.expected, args.custom_objects):
         h.update(sha256_file(extra).encode() if extra and Path(extra).is_file() else b"-")
-    h.update(f"{args.tf}|{sorted(args.load)}".encode())
+    h.update(f"{args.tf}|{sorted(args.load)}|{getattr(args, 'rtol', None)}|"
+             f"{getattr(args, 'atol', None)}".encode())
     return h.hexdigest()[:16]
 
 
@@ -85,7 +86,8 @@ def prepare(args):
                         fallback=loads, inspect_tf=inspect_tf)
     return make.add(args.artifact, root, name, opts, inputs=args.inputs,
                     expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
-                    origin=str(args.artifact.resolve()), require_producer=False, replace=True)
+                    origin=str(args.artifact.resolve()), require_producer=False, replace=True,
+                    tolerance=given_tolerance(args))
 
 
 def inspection_env(cache_dir: Path, loads: list[str]) -> tuple[str, str]:
@@ -115,6 +117,9 @@ def _diff(row: dict) -> str:
         parts.append("params by value only")
     if row.get("max_abs_diff") is not None:
         parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
+    listing = (row.get("notes") or {}).get("parameter_listing")
+    if listing:  # a step of ours that failed after the user's calls succeeded
+        parts.append(listing)
     return ", ".join(parts)
 
 
@@ -130,24 +135,30 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     from .. import verdict
     from ..vocab import FORMAT_LOADERS
 
-    RAW_READERS = verdict.RAW_READERS
     loaders = fx.loaders()
     native = loaders[0]
     user_call = FORMAT_LOADERS[fx.format][0]
     missing_architecture = user_call == "model.load_weights" and user_call not in loaders
     ref = fx.reference
     lines = [f"{fx.data.get('origin', {}).get('source')}",
-             f"  format {fx.format} (from the bytes), written by TF {fx.save_tf}"
+             f"  format {fx.format} (from the bytes), "
+             + (f"written in the {fx.producer['era']} era (no TF version recorded)"
+                if fx.save_tf == "unknown" and fx.producer.get("era")
+                else f"written by TF {fx.save_tf}")
              + (f" / Keras {fx.producer['keras']}" if fx.producer.get("keras") else "")
              + f" ({fx.producer.get('source') or 'not recorded'})",
              f"  inputs: {fx.data.get('inputs_source')}",
              f"  reference: {ref.get('detail') or ref.get('source')}",
-             f"  training: {_training_reference(ref, missing_architecture)}", ""]
+             f"  training: {_training_reference(ref, missing_architecture)}"]
     if missing_architecture:
-        lines[-1:-1] = [f"  `{user_call}` not checked: a weights file needs the model's "
-                        "architecture, which is what is missing here (give --custom-objects "
-                        "FILE.py defining build_model(), as `harness migrate` takes it); "
-                        f"`{native}` only reads the stored values"]
+        lines.append(f"  `{user_call}` not checked: a weights file needs the model's "
+                     "architecture, which is what is missing here (give --custom-objects "
+                     "FILE.py defining build_model(), as `harness migrate` takes it); "
+                     f"`{native}` only reads the stored values")
+    if fx.tolerance:
+        lines.append(f"  tolerance: rtol {fx.tolerance[0]:g}, atol {fx.tolerance[1]:g} (given: "
+                     "it replaces the per-dtype and per-format ones)")
+    lines.append("")
     ok_everywhere = True
     by_load: dict[str, dict[str, dict]] = {}
     for r in rows:
@@ -181,21 +192,7 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                          "  instead: predictions are unaffected; no loader here resumes "
                          "training")
         elif not native_ok:
-            models = [lo for lo in passing if lo not in RAW_READERS]
-            if models:
-                lines.append(f"  instead: load with `{verdict.python_call(models[0])}`")
-            elif passing:
-                lines.append(f"  instead: `{passing[0]}`{RAW_READERS[passing[0]]}")
-            else:
-                lines.append("  instead: no loader of this artifact works under "
-                             f"TF {load}; re-save it under a version that loads it "
-                             "(`harness advise` on a zoo run shows which format to choose)")
-            from ..migrate.hints import migrate_hint
-
-            hint = migrate_hint(fx.format, fx.save_tf, load,
-                                fx.data.get("origin", {}).get("source") or "ARTIFACT")
-            if hint:
-                lines.append(f"  or migrate: {hint}")
+            lines += _instead(fx, load, cells.get(native), passing)
         lines.append("")
     by_kind: dict[str, list[str]] = {}
     for load in loads:
@@ -204,6 +201,12 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
              "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
              "none": "has no cell"}
+    near = [load for load in loads if verdict.near(by_load.get(load, {}).get(native))]
+    if near:  # stated with their size, not called silently wrong
+        by_kind = {k: [x for x in v if x not in near] for k, v in by_kind.items()}
+        by_kind = {k: v for k, v in by_kind.items() if v}
+        by_kind[verdict.NEAR] = near
+        words[verdict.NEAR] = "loads with outputs that move slightly (see above)"
     if missing_architecture:
         ok_everywhere = False
         lines.append(f"`{user_call}`: not checked (no architecture); `{native}` "
@@ -215,6 +218,50 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                  + ("passes under every target" if ok_everywhere else
                     "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
     return "\n".join(lines), ok_everywhere
+
+
+_RUNTIME = {"tflite": "TFLite", "tflite-dynamic": "TFLite", "onnx": "onnxruntime"}
+
+
+def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
+    """What to do where the native loader does not pass: another loader that does; else, for a
+    difference of the runtime's (the same bytes under another runtime's kernels, or outputs
+    that move slightly with the parameters bit-identical), keep the file and state the
+    tolerance, since re-saving cannot change kernels; else a raw reader, else re-save."""
+    from .. import verdict
+
+    models = [lo for lo in passing if lo not in verdict.RAW_READERS]
+    if not models and (verdict.runtime_side(row) or verdict.near(row)):
+        kernels = (f"TF {load}'s {_RUNTIME[fx.format]} kernels on the same bytes"
+                   if fx.format in _RUNTIME else
+                   f"TF {load}'s kernels (the parameters are bit-identical)")
+        return [f"  instead: keep the file: the difference is {kernels}; if it is within what "
+                "you need, say so with --rtol/--atol"
+                + (f" (e.g. --atol {_suggest(row)})" if verdict.near(row) else "")]
+    if models:
+        out = [f"  instead: load with `{verdict.python_call(models[0])}`"]
+    elif passing:
+        out = [f"  instead: `{passing[0]}`{verdict.RAW_READERS[passing[0]]}"]
+    else:
+        out = ["  instead: no loader of this artifact works under "
+               f"TF {load}; re-save it under a version that loads it "
+               "(`harness advise` on a zoo run shows which format to choose)"]
+    from ..migrate.hints import migrate_hint
+
+    hint = migrate_hint(fx.format, fx.save_tf, load,
+                        fx.data.get("origin", {}).get("source") or "ARTIFACT")
+    if hint:
+        out.append(f"  or migrate: {hint}")
+    return out
+
+
+def _suggest(row: dict) -> str:
+    """An atol that admits this difference: its max |diff| rounded up to two digits."""
+    import math
+
+    diff = float(row["max_abs_diff"])
+    step = 10.0 ** ((math.floor(math.log10(diff)) if diff > 0 else -12) - 1)
+    return f"{math.ceil(diff / step) * step:.1e}"
 
 
 def _training_reference(ref: dict, values_only: bool = False) -> str:
@@ -241,10 +288,19 @@ def _native_line(native: str, row: dict | None) -> str:
     if k == verdict.PASS:
         trains = "; training resumes (the same step as the producer's)" \
             if row.get("resume_ok") is True else ""
+        if not row.get("params_total"):  # converted formats: weights looked up by value
+            listing = (row.get("notes") or {}).get("parameter_listing")
+            return (f"`{native}` loads it with the same predictions{trains} (weights not "
+                    f"compared by name{': ' + listing if listing else ''})")
         return f"`{native}` loads it with the same parameters and predictions{trains}"
     if k == verdict.TRAINING:
         return (f"`{native}` loads it and predicts the same, but training cannot resume "
                 "(optimizer state lost or `fit()` raises)")
+    if k == verdict.VALUES and verdict.near(row):
+        total = row.get("params_total")
+        same = "; parameters bit-identical" if total and row.get("params_equal") == total \
+            else ""
+        return f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of it{same})"
     if k == verdict.VALUES:
         return (f"`{native}` loads it without an error, but "
                 f"{verdict.size(row) or 'the values differ'}: silently wrong")

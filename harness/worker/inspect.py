@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .detect import detect, recorded_producer
+from .isolate import in_child
 from .runtime import tf
 from .safety import read_member
 
@@ -209,8 +210,68 @@ def check_tflite_flatbuffer(path: Path) -> None:
                          f"{type(exc).__name__}: {exc})") from None
 
 
+_MODEL_TYPES = {1: "TF_SAVED_MODEL", 2: "KERAS_MODEL", 3: "TF_CONCRETE_FUNCTIONS",
+                4: "TF_GRAPH_DEF", 5: "TF_SESSION", 6: "JAX", 7: "PYTORCH"}
+_OPTIMIZATIONS = {1001: "PTQ_FLOAT16", 1002: "PTQ_DYNAMIC_RANGE", 1003: "PTQ_FULL_INTEGER",
+                  1004: "PTQ_INT16", 2000: "QUANTIZATION_AWARE_TRAINING",
+                  3001: "RANDOM_SPARSITY", 3002: "BLOCK_SPARSITY", 3003: "STRUCTURED_SPARSITY"}
+
+
+def tflite_metadata(buf: bytes) -> dict:
+    """What a .tflite records about its making, from the model's `metadata` list: the
+    converter's `CONVERSION_METADATA` (a flatbuffer, tensorflow/lite/schema/
+    conversion_metadata.fbs: Environment.tensorflow_version, api_version, model_type; Options'
+    optimization modes; written by TFLiteConverter unless exclude_conversion_metadata) and
+    `min_runtime_version` (the oldest TFLite runtime that runs the ops, a NUL-padded string:
+    about the runtime, not who converted it)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    m = schema.Model.GetRootAsModel(buf, 0)
+    found: dict = {}
+    for j in range(m.MetadataLength()):
+        entry = m.Metadata(j)
+        name = (entry.Name() or b"").decode("utf-8", "replace")
+        if entry.Buffer() >= m.BuffersLength():
+            continue
+        data = m.Buffers(entry.Buffer()).DataAsNumpy()
+        data = data.tobytes() if hasattr(data, "tobytes") else b""
+        if name == "min_runtime_version":
+            found["min_runtime_version"] = data.split(b"\0")[0].decode("ascii", "replace")
+        elif name == "CONVERSION_METADATA" and data:
+            found |= _conversion_metadata(data)
+        elif name:
+            found.setdefault("metadata_entries", []).append(name)
+    return found
+
+
+def _conversion_metadata(data: bytes) -> dict:
+    try:
+        from tensorflow.lite.python import conversion_metadata_schema_py_generated as cm
+    except ImportError as exc:  # older TF: the entry is there, its reader is not
+        return {"conversion_metadata": f"present; this TF cannot read it ({exc})"}
+    meta = cm.ConversionMetadata.GetRootAsConversionMetadata(data, 0)
+    out: dict = {}
+    env = meta.Environment()
+    if env is not None:
+        version = env.TensorflowVersion()
+        out["tensorflow_version"] = version.decode("utf-8", "replace") if version else None
+        out["converter_api_version"] = int(env.ApiVersion())
+        out["converted_from"] = _MODEL_TYPES.get(int(env.ModelType()), str(env.ModelType()))
+    opts = meta.Options()
+    if opts is not None and opts.ModelOptimizationModesLength():
+        out["optimizations"] = [_OPTIMIZATIONS.get(int(v), str(int(v))) for v in
+                                opts.ModelOptimizationModesAsNumpy()]
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _tflite(path: Path, out: dict) -> None:
     check_tflite_flatbuffer(path)
+    try:
+        recorded = tflite_metadata(path.read_bytes())
+    except Exception as exc:  # what it records is a note; the model may still read
+        recorded = {"metadata_error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    if recorded:
+        out["producer_in_artifact"] = recorded
     interp = tf.lite.Interpreter(model_path=str(path))
     io_ids = set()
 
@@ -224,15 +285,26 @@ def _tflite(path: Path, out: dict) -> None:
     if hasattr(interp, "get_signature_list"):
         out["signature_list"] = interp.get_signature_list()
     interp.allocate_tensors()
-    variables = []
-    for d in interp.get_tensor_details():
-        if d["index"] in io_ids:
-            continue
-        try:
-            interp.get_tensor(d["index"])  # constants hold data; intermediates may not
-        except ValueError:
-            continue
-        variables.append(_var(d["name"], d["shape"], np.dtype(d["dtype"]).name))
+
+    def listing() -> list[dict]:
+        variables = []
+        for d in interp.get_tensor_details():
+            if d["index"] in io_ids:
+                continue
+            try:
+                interp.get_tensor(d["index"])  # constants hold data; intermediates may not
+            except ValueError:
+                continue
+            variables.append(_var(d["name"], d["shape"], np.dtype(d["dtype"]).name))
+        return variables
+
+    # in a forked copy: the listing can SIGSEGV on a file whose inputs and outputs read fine
+    # (sparse DENSIFY tensors), and the file is then readable, only its tensors are not listed
+    variables, why = in_child(listing)
+    if why is not None:
+        out["variables_note"] = (f"tensor listing (get_tensor_details) {why}; the file reads "
+                                 "and its inputs and outputs are above")
+        return
     out["variables"] = variables
     out["variables_note"] = "tensors holding data (weights and other constants)"
 

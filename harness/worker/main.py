@@ -38,8 +38,11 @@ def _import_worker_package():
 def _test_hook(req: dict) -> None:
     """Let the test suite make a real worker die or hang on a chosen cell (nothing else can)."""
     action = req.get("test_hook")
+    os.environ.pop("HARNESS_TEST_CHILD_SEGFAULT", None)  # one request's hook, not the next's
     if not action or os.environ.get("HARNESS_WORKER_TEST_HOOKS") != "1":
         return
+    if action == "segfault_in_child":  # a real SIGSEGV in isolate.in_child's forked copy
+        os.environ["HARNESS_TEST_CHILD_SEGFAULT"] = "1"
     if action == "abort":  # as TF aborts the process on a fatal error
         os.abort()
     if action == "hang":

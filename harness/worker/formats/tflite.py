@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..inspect import check_tflite_flatbuffer
+from ..isolate import in_child
 from ..runtime import KERAS_MAJOR, LoadContext, Loaded, Unsupported, tf
 from ._converted import find_reference, inference_function
 from .savedmodel import signature_change
@@ -105,15 +106,26 @@ def constants(interp) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+LISTING_FAILED = "parameter listing {why}; outputs judged alone"
+
+
 def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
     notes |= signature_change(ctx, io_signature(interp))
-    outputs = run_interpreter(interp, ctx.inputs, ctx.input_names)
-    consts = constants(interp)
+    outputs = run_interpreter(interp, ctx.inputs, ctx.input_names)  # the user's calls
+    # ours, not the user's: in a forked copy, so that even its SIGSEGV (seen on sparse DENSIFY
+    # tensors) leaves the outputs above to be judged
+    consts, why = in_child(lambda: constants(interp))
+    if why is not None:
+        return Loaded(outputs, None, {"params": "not read: the tensor listing "
+                                                "(get_tensor_details) did not complete",
+                                      "parameter_listing": LISTING_FAILED.format(why=why),
+                                      **notes})
     quant = any(v.dtype in (np.int8, np.uint8) for _, v in consts)
     why = ("quantized TFLite stores int8 weights with scales: no float parameter to compare"
            if quant else "TFLite names weights after the ops reading them and transposes "
            "them into its layouts: looked up by value instead")
     return Loaded(outputs, None, {"params": f"not exposed by name: {why}",
+                                  "constants_listed": len(consts),
                                   **find_reference(consts, ctx.ref_params), **notes})
 
 
