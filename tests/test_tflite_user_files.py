@@ -89,7 +89,7 @@ def test_inspect_prints_the_converters_tf_of_a_real_tflite(tmp_path, cache_dir, 
     assert rc == 0, err
     assert ("converter: TF 2.15.1 (CONVERSION_METADATA; converted from KERAS_MODEL; "
             "RANDOM_SPARSITY); needs a TFLite runtime >= 2.2.0") in out, out
-    assert "variables: 2, parameters: 4352" in out, out  # listed in the forked copy
+    assert "variables: 2, model parameters: 4352" in out, out  # listed in the forked copy
 
 
 @pytest.mark.tf
@@ -133,7 +133,7 @@ def test_a_segfault_in_the_listing_leaves_the_user_calls_outputs_to_be_judged(
     assert clean["notes"]["constants_listed"] == 4  # two kernels, two biases
 
 
-CORPUS = Path("/work/corpus")
+CORPUS = Path(__file__).resolve().parent / "data" / "third-party"  # README there: origin, licence
 MEDIAPIPE_SPARSE = CORPUS / "tflite" / "mediapipe_face_detection_full_range_sparse.tflite"
 
 
