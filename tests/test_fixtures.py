@@ -348,11 +348,11 @@ def test_try_inspects_with_an_environment_already_here(tmp_path):
     target."""
     from harness.commands.try_cmd import inspection_env
 
-    assert inspection_env(tmp_path, ["2.16", "2.13"])[0] == "2.16"
+    assert inspection_env(tmp_path, ["2.16", "2.13"]) == "2.16"
     for name in ("2.12-cpu-aa", "2.14-cpu-bb", "2.21_tf_keras-cpu-cc"):
         (tmp_path / "envs" / name).mkdir(parents=True)
         (tmp_path / "envs" / name / "harness-env.json").write_text("{}")
-    assert inspection_env(tmp_path, ["2.16"])[0] == "2.14"
+    assert inspection_env(tmp_path, ["2.16"]) == "2.14"
 
 
 def test_try_keeps_its_runs_out_of_the_newest_run_of_results():

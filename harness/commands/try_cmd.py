@@ -81,7 +81,7 @@ def prepare(args):
         except UserError:
             pass  # a stale or damaged copy: made again below
     loads = sorted(args.load, key=_version)
-    inspect_tf, _ = inspection_env(Path(args.cache_dir), loads)  # make.add says which
+    inspect_tf = inspection_env(Path(args.cache_dir), loads)  # make.add says which
     opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=_say,
                         fallback=loads, inspect_tf=inspect_tf)
     return make.add(args.artifact, root, name, opts, inputs=args.inputs,
@@ -90,19 +90,15 @@ def prepare(args):
                     tolerance=given_tolerance(args))
 
 
-def inspection_env(cache_dir: Path, loads: list[str]) -> tuple[str, str]:
+def inspection_env(cache_dir: Path, loads: list[str]) -> str:
     """The TF that reads the artifact's format and producer: the newest plain environment
     already built here (nothing to download), else the newest target."""
-    present = set()
-    for info in (cache_dir / "envs").glob("*/harness-env.json"):
-        m = re.match(r"(\d+\.\d+)-cpu-", info.parent.name)
-        if m:
-            present.add(m.group(1))
+    present = {m.group(1) for info in (cache_dir / "envs").glob("*/harness-env.json")
+               if (m := re.match(r"(\d+\.\d+)-cpu-", info.parent.name))}
     if present:
-        newest = max(present, key=_version)
-        return newest, "the newest TF environment already here"
+        return max(present, key=_version)
     plain = [spec for spec in loads if "+" not in spec] or loads
-    return max(plain, key=_version).split("+")[0], "the newest target (no environment here yet)"
+    return max(plain, key=_version).split("+")[0]
 
 
 def _version(spec: str) -> tuple:
@@ -198,25 +194,23 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     for load in loads:
         by_kind.setdefault(verdict.kind(by_load.get(load, {}).get(native)) or "none",
                            []).append(load)
-    words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
-             "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
-             "none": "has no cell"}
     near = [load for load in loads if verdict.near(by_load.get(load, {}).get(native))]
     if near:  # stated with their size, not called silently wrong
         by_kind = {k: [x for x in v if x not in near] for k, v in by_kind.items()}
         by_kind = {k: v for k, v in by_kind.items() if v}
         by_kind[verdict.NEAR] = near
-        words[verdict.NEAR] = "loads with outputs that move slightly (see above)"
+    words = {verdict.PASS: "passes", verdict.TRAINING: "predicts the same but cannot resume "
+             "training", verdict.VALUES: "loads but is silently wrong", verdict.ERROR: "raises",
+             verdict.NEAR: "loads with outputs that move slightly (see above)",
+             "none": "has no cell"}
+    per_kind = "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())
     if missing_architecture:
-        ok_everywhere = False
         lines.append(f"`{user_call}`: not checked (no architecture); `{native}` "
-                     + ("reads the values under every target" if all(
-                         k == verdict.PASS for k in by_kind) else "; ".join(
-                         f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
-        return "\n".join(lines), ok_everywhere
+                     + ("reads the values under every target"
+                        if all(k == verdict.PASS for k in by_kind) else per_kind))
+        return "\n".join(lines), False
     lines.append(f"native loader `{native}`: "
-                 + ("passes under every target" if ok_everywhere else
-                    "; ".join(f"{words[k]} under {', '.join(v)}" for k, v in by_kind.items())))
+                 + ("passes under every target" if ok_everywhere else per_kind))
     return "\n".join(lines), ok_everywhere
 
 
