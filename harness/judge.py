@@ -145,6 +145,11 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
             fields["notes"]["state_not_compared"] = (
                 f"{', '.join(state)}: not exposed by this loader (compared through the "
                 "predictions only)")
+    if params and not ref_params:  # a reference given, or from a loader that lists none
+        fields["notes"]["params_not_compared"] = (
+            f"{len(params)} parameter(s) exposed, none in the reference: nothing to compare "
+            "them with (compared through the predictions only)")
+        params = None
     problems, differs = [], []
     if params is not None:
         rep = compare_params(normalized(ref_params, meta["scope"]),

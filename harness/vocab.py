@@ -56,6 +56,9 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
         "tf.saved_model.load[call]",  # the loaded object called directly: loaded(x)
         "keras.models.load_model",
         "keras.layers.TFSMLayer[call_endpoint=serving_default]",
+        # TF1-style serving code (and TF Serving's C++ loader): a Session, the signature's
+        # tensor names
+        "tf.compat.v1.saved_model.loader.load",
     ),
     "keras-savedmodel": (
         "keras.models.load_model",
@@ -63,6 +66,7 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
         "keras.layers.TFSMLayer[call_endpoint=serving_default]",
         "tf.saved_model.load",
         "tf.saved_model.load[call]",
+        "tf.compat.v1.saved_model.loader.load",
     ),
     # model.save("model.keras"): HDF5 under TF 2.12/2.13, the zip after
     "keras": (*_LOAD_MODEL, "keras.models.load_model[MirroredStrategy]", "h5py.File"),

@@ -46,8 +46,11 @@ def fixture_name(artifact: Path) -> str:
 
 
 def _digest(args) -> str:
-    """The try-fixture's key: the artifact's bytes and every option that shapes it."""
+    """The try-fixture's key: the artifact's bytes, every option that shapes it and the code
+    that makes its reference."""
     from ..digests import sha256_file
+    from ..fixtures import make
+    from ..save_cache import worker_code_hash
 
     h = hashlib.sha256()
     art = args.artifact
@@ -60,6 +63,10 @@ def _digest(args) -> str:
         h.update(sha256_file(extra).encode() if extra and Path(extra).is_file() else b"-")
     h.update(f"{args.tf}|{sorted(args.load)}|{getattr(args, 'rtol', None)}|"
              f"{getattr(args, 'atol', None)}".encode())
+    # the code that made the reference: a copy made by other code is made again
+    h.update(worker_code_hash().encode())
+    for p in sorted(Path(make.__file__).parent.glob("*.py")):
+        h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -109,7 +116,7 @@ def _diff(row: dict) -> str:
     parts = []
     if row.get("params_total"):
         parts.append(f"params {row.get('params_equal')}/{row['params_total']} bit-identical")
-    elif (row.get("notes") or {}).get("params"):
+    elif "by value" in str((row.get("notes") or {}).get("params") or ""):
         parts.append("params by value only")
     if row.get("max_abs_diff") is not None:
         parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
@@ -149,8 +156,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
     if missing_architecture:
         lines.append(f"  `{user_call}` not checked: a weights file needs the model's "
                      "architecture, which is what is missing here (give --custom-objects "
-                     "FILE.py defining build_model(), as `harness migrate` takes it); "
-                     f"`{native}` only reads the stored values")
+                     "FILE.py defining build_model(), with --inputs X.npz, as `harness "
+                     f"migrate` takes it); `{native}` only reads the stored values")
     if fx.tolerance:
         lines.append(f"  tolerance: rtol {fx.tolerance[0]:g}, atol {fx.tolerance[1]:g} (given: "
                      "it replaces the per-dtype and per-format ones)")
@@ -235,7 +242,7 @@ def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
     if models:
         out = [f"  instead: load with `{verdict.python_call(models[0])}`"]
     elif passing:
-        out = [f"  instead: `{passing[0]}`{verdict.RAW_READERS[passing[0]]}"]
+        out = [f"  instead: `{passing[0]}` {verdict.RAW_READERS[passing[0]]}"]
     else:
         out = ["  instead: no loader of this artifact works under "
                f"TF {load}; re-save it under a version that loads it "
@@ -284,8 +291,10 @@ def _native_line(native: str, row: dict | None) -> str:
             if row.get("resume_ok") is True else ""
         if not row.get("params_total"):  # converted formats: weights looked up by value
             listing = (row.get("notes") or {}).get("parameter_listing")
+            notes = row.get("notes") or {}
+            why = listing or notes.get("params") or notes.get("params_not_compared")
             return (f"`{native}` loads it with the same predictions{trains} (weights not "
-                    f"compared by name{': ' + listing if listing else ''})")
+                    f"compared{' by name' if listing else ''}{': ' + why if why else ''})")
         return f"`{native}` loads it with the same parameters and predictions{trains}"
     if k == verdict.TRAINING:
         return (f"`{native}` loads it and predicts the same, but training cannot resume "

@@ -156,15 +156,12 @@ def custom_code_loaders(load) -> dict:
 _user_modules: dict = {}
 
 
-def user_custom_objects(ctx: LoadContext) -> dict:
-    """The user's own custom code, for an artifact that came with it (`--custom-objects
-    FILE.py`, copied beside the artifact and named by its manifest): every Keras layer, model,
-    loss and metric class and every function the file defines, keyed by name, as the user's
-    `load_model(path, custom_objects=...)` would pass them.  Nothing of the user's runs unless
-    they gave the file."""
+def user_module(ctx: LoadContext):
+    """The user's `--custom-objects FILE.py` as a module (run once per worker), or None when
+    they gave none."""
     name = (ctx.manifest or {}).get("custom_objects")
     if not name:
-        return {}
+        return None
     path = (ctx.artifact / name).resolve()
     if path not in _user_modules:
         spec = importlib.util.spec_from_file_location(f"tfh_user_objects_{len(_user_modules)}",
@@ -172,7 +169,26 @@ def user_custom_objects(ctx: LoadContext) -> dict:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _user_modules[path] = module
-    module = _user_modules[path]
+    return _user_modules[path]
+
+
+def user_architecture(ctx: LoadContext):
+    """A fresh model from the user's `build_model()` (the architecture a weights file needs),
+    or None when their file defines none."""
+    module = user_module(ctx)
+    build = getattr(module, "build_model", None) if module is not None else None
+    return build() if callable(build) else None
+
+
+def user_custom_objects(ctx: LoadContext) -> dict:
+    """The user's own custom code, for an artifact that came with it (`--custom-objects
+    FILE.py`, copied beside the artifact and named by its manifest): every Keras layer, model,
+    loss and metric class and every function the file defines, keyed by name, as the user's
+    `load_model(path, custom_objects=...)` would pass them.  Nothing of the user's runs unless
+    they gave the file."""
+    module = user_module(ctx)
+    if module is None:
+        return {}
     declared = getattr(module, "custom_objects", None)
     if isinstance(declared, dict):  # the file says what to pass, as a user's code would
         return dict(declared)

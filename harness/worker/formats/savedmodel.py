@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..runtime import (
     KERAS_VERSION,
     LoadContext,
@@ -67,9 +69,11 @@ def saved_model_loaders(dirname: str) -> dict:
         # The concrete function's captured variables carry their saved names under Keras 2 and
         # 3 alike ("dense/kernel:0"); the loaded object's .variables is empty for Keras 3.
         sigs = {k: signature_info(f) for k, f in obj.signatures.items()}
+        notes = {"signature": signature_info(fn)} | signature_change(ctx, sigs)
+        if not fn.variables:  # a TF1 SavedModel's signature, pruned from its graph
+            notes["params"] = "the serving signature lists no variables"
         return Loaded(call_signature(fn, ctx.input_names, ctx.inputs),
-                      variables_params(fn.variables),
-                      {"signature": signature_info(fn)} | signature_change(ctx, sigs))
+                      variables_params(fn.variables) if fn.variables else None, notes)
 
     def tf_load_call(ctx: LoadContext) -> Loaded:
         """The loaded object called directly, as users do: `loaded(x)`."""
@@ -97,13 +101,74 @@ def saved_model_loaders(dirname: str) -> dict:
             kwargs = {"call_endpoint": endpoint} if endpoint else {}
             layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
             outputs = outputs_list(layer(ctx.feed()))
+            if not layer.weights:  # a TF1 SavedModel's variables are not the layer's
+                return Loaded(outputs, None, {"params": "the layer lists no weights"})
             return Loaded(outputs, variables_params(layer.weights))
         return load
 
+    def tf1_session_load(ctx: LoadContext) -> Loaded:
+        return session_load(ctx.artifact / dirname, ctx.input_names, ctx.inputs)
+
     return {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
             "keras.models.load_model": keras_load,
+            TF1_LOADER: tf1_session_load,
             "keras.layers.TFSMLayer": tfsm_layer(None),
             "keras.layers.TFSMLayer[call_endpoint=serving_default]": tfsm_layer("serving_default")}
+
+
+TF1_LOADER = "tf.compat.v1.saved_model.loader.load"
+_VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
+
+
+def session_load(path, names: list, arrays: list) -> Loaded:
+    """The TF1 way, as TF Serving-era code (and TF Serving's C++ loader) does it: load the
+    `serve` MetaGraph into a Session, feed the `serving_default` signature's input tensors by
+    name and fetch its output tensors.  The parameters are the variables that signature reads
+    (walked back from its outputs), as `tf.saved_model.load`'s are the signature's captures."""
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
+        if "serving_default" not in meta.signature_def:
+            raise KeyError(f"no serving_default signature; it has {sorted(meta.signature_def)}")
+        sig = meta.signature_def["serving_default"]
+        keys = sorted(sig.inputs)
+        if set(names) == set(keys):
+            feed = dict(zip(names, arrays))
+        elif len(keys) == len(arrays):
+            feed = dict(zip(keys, arrays))
+        else:
+            raise ValueError(f"signature takes {keys}; the model has inputs {names}")
+        out_keys = sorted(sig.outputs)
+        fetches = [sig.outputs[k].name for k in out_keys]
+        outputs = sess.run(fetches, {sig.inputs[k].name: v for k, v in feed.items()})
+        variables = _read_variables(sess, graph, [graph.get_tensor_by_name(f) for f in fetches])
+    notes = {"signature": {"inputs": {k: sig.inputs[k].name for k in keys},
+                           "outputs": {k: sig.outputs[k].name for k in out_keys}},
+             "session": "tf.compat.v1.Session, tags ['serve']"}
+    if not variables:
+        notes["params"] = "the serving signature reads no variables"
+    return Loaded([np.asarray(o) for o in outputs], variables or None, notes)
+
+
+def _read_variables(sess, graph, tensors) -> list[tuple[str, np.ndarray]]:
+    """The values of the variables the given tensors depend on, in graph order."""
+    seen, todo, found = set(), [t.op for t in tensors], {}
+    while todo:
+        op = todo.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in _VARIABLE_OPS:
+            found[op.name] = op
+            continue
+        todo.extend(t.op for t in op.inputs)
+        todo.extend(op.control_inputs)
+    ops = [op for op in graph.get_operations() if op.name in found]
+    with graph.as_default():
+        reads = [tf.raw_ops.ReadVariableOp(resource=op.outputs[0], dtype=op.get_attr("dtype"))
+                 if op.type == "VarHandleOp" else op.outputs[0] for op in ops]
+    values = sess.run(reads)
+    return [(op.name, np.asarray(v)) for op, v in zip(ops, values)]
 
 
 def signature_change(ctx: LoadContext, loaded_sigs: dict) -> dict:
@@ -124,4 +189,5 @@ def signature_change(ctx: LoadContext, loaded_sigs: dict) -> dict:
 _ALL = saved_model_loaders(DIRNAME)
 LOADERS = {k: _ALL[k] for k in ("tf.saved_model.load", "tf.saved_model.load[call]",
                                 "keras.models.load_model",
-                                "keras.layers.TFSMLayer[call_endpoint=serving_default]")}
+                                "keras.layers.TFSMLayer[call_endpoint=serving_default]",
+                                TF1_LOADER)}

@@ -11,8 +11,16 @@ itself from the zoo's code (as users rebuild theirs).
 from __future__ import annotations
 
 from .. import zoo
-from ..runtime import LoadContext, Loaded, file_kind, require_keras_model
+from ..runtime import (
+    LoadContext,
+    Loaded,
+    file_kind,
+    outputs_list,
+    require_keras_model,
+    variables_params,
+)
 from ._h5py_reader import h5py_loader
+from ._user_calls import user_architecture
 
 NAME = "weights-h5"
 FILENAME = "model_weights.h5"
@@ -35,6 +43,13 @@ save = saver(FILENAME)
 
 def weights_loader(filename: str):
     def load(ctx: LoadContext) -> Loaded:
+        model = user_architecture(ctx)
+        if model is not None:  # the user's own file: their build_model(), then their call
+            model.load_weights(str(ctx.artifact / filename))
+            return Loaded(outputs_list(model.predict(ctx.predict_input(), verbose=0)),
+                          variables_params(model.weights),
+                          {"architecture": "build_model() of the --custom-objects file"},
+                          exposes_state=True)
         fresh = zoo.build(ctx.model, train=False)
         fresh.obj.load_weights(str(ctx.artifact / filename))
         return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True)
