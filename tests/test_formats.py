@@ -29,6 +29,8 @@ MLP = {
     ("keras-savedmodel", TFSM): [U, LE, U, P],  # Keras 2's save has no "serve" endpoint
     ("keras-savedmodel", f"{TFSM}[call_endpoint=serving_default]"): [U, P, U, P],
     ("keras-savedmodel", "tf.saved_model.load"): ALL_P,
+    # Keras 3's model.export (unlike its tf.saved_model.save) serves to TF1-style code too
+    ("keras-savedmodel", "tf.compat.v1.saved_model.loader.load"): ALL_P,
     ("tf1-checkpoint", "tf.compat.v1.train.import_meta_graph"): ALL_P,
     ("tf1-checkpoint", "tf.compat.v1.train.Saver[var_list]"): ALL_P,
     ("tf1-checkpoint", "tf.train.load_checkpoint"): ALL_P,

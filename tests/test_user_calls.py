@@ -47,6 +47,10 @@ EXPECTED: dict[tuple[str, str, str], list[str]] = {
     ("seq", "savedmodel", "tf.saved_model.load"): [P, P, P, P],
     # a Keras 3 model saved by tf.saved_model.save: '_UserObject' object is not callable
     ("seq", "savedmodel", "tf.saved_model.load[call]"): [P, P, LE, LE],
+    # TF1-style serving code on a Keras 3 model saved by tf.saved_model.save: its signature
+    # reads variables the restore never creates ("Could not find variable seq/dense_1/bias",
+    # keras-team/keras#19274, tensorflow/tensorflow#80191); Keras 2's loads everywhere
+    ("seq", "savedmodel", "tf.compat.v1.saved_model.loader.load"): [P, P, LE, LE],
     ("seq", "tf-checkpoint", "tf.train.Checkpoint.restore"): [P, M, M, P],
     # an unregistered custom layer: only custom_objects finds it (Keras 2 and 3)
     ("custom_fn", "keras-v3", LM): [LE, LE, LE, LE],
@@ -74,6 +78,7 @@ EXPECTED: dict[tuple[str, str, str], list[str]] = {
     # both signatures bind by name (2.16 names them `inputs`, `inputs_1`): bit-exact everywhere
     ("multi_io", "savedmodel", "tf.saved_model.load"): [P, P, P, P],
     ("multi_io", "savedmodel", "tf.saved_model.load[call]"): [P, P, LE, LE],
+    ("multi_io", "savedmodel", "tf.compat.v1.saved_model.loader.load"): [P, P, LE, LE],
     # two inputs: "Binding inputs to tf.function failed due to `too many positional arguments`"
     # (keras-team/keras#20813); no TFSMLayer in Keras 2
     ("multi_io", "savedmodel", "keras.layers.TFSMLayer[call_endpoint=serving_default]"):

@@ -1,0 +1,112 @@
+"""`harness try` on artifacts as their users load them, in real TF:
+
+- a TF 1.x SavedModel (TensorFlow Serving's test data, written by TF 1.14, ../shared) through
+  `tf.compat.v1.saved_model.loader.load` in a Session, the call TF1-era serving code makes;
+- a Keras 2 legacy `save_weights` file under the user's own name with the user's `build_model()`
+  (`--custom-objects`), so `model.load_weights` gives the real verdict, and without it the
+  refusal names what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import cli
+from harness.results import read_run
+
+pytestmark = [pytest.mark.tf]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "external-fixtures"
+TF1_SAVEDMODEL = SHARED / "saved_model_half_plus_two_cpu" / "00000123"
+TF1 = "tf.compat.v1.saved_model.loader.load"
+# the zoo's cnn, saved by model.save_weights("model_weights.h5") under TF 2.12 (fixtures/)
+WEIGHTS = ROOT / "fixtures" / "cnn-weights-h5-tf2.12.1" / "artifact" / "model_weights.h5"
+
+CNN_CODE = '''"""The user's own model code: the architecture their weights were saved from."""
+from tensorflow import keras
+
+
+def build_model():
+    x = keras.Input((16, 16, 3), name="x")
+    h = keras.layers.Conv2D(8, 3, name="conv")(x)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.ReLU(name="relu")(h)
+    h = keras.layers.MaxPooling2D(name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    return keras.Model(x, keras.layers.Dense(10, name="logits")(h), name="cnn")
+'''
+
+
+def _try(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = cli.main(["try", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _rows(out: str) -> list[dict]:
+    return read_run(Path(out.rsplit("results: ", 1)[1].split()[0])).rows
+
+
+@pytest.mark.skipif(not TF1_SAVEDMODEL.is_dir(), reason=f"../shared not at {SHARED}")
+def test_a_tf1_savedmodel_passes_under_2_21_with_the_tf1_session_loader(
+        tmp_path, cache_dir, uv_available, capsys):
+    rc, out, err = _try([str(TF1_SAVEDMODEL), "--load", "2.12,2.21", "--cache-dir",
+                         str(cache_dir), "--results-dir", str(tmp_path / "r")], capsys)
+    assert rc == 0, out + err
+    rows = {(r["load_tf"], r["loader"]): r for r in _rows(out)}
+    for load in ("2.12", "2.21"):
+        row = rows[(load, TF1)]
+        # y = 0.5x + 2 through the Session, and its two variables (a, b) read back exactly
+        assert row["status"] == "pass", row
+        assert row["max_abs_diff"] == 0.0
+        assert row["params_total"] == 2 and row["params_equal"] == 2, row
+        assert row["notes"]["session"].startswith("tf.compat.v1.Session")
+    # the reference's parameters come from the loader that names them; tf.saved_model.load's
+    # pruned TF1 signature lists none, which is said, not counted as "0/2"
+    assert "parameters: tf.compat.v1.saved_model.loader.load" in out
+    assert rows[("2.21", "tf.saved_model.load")]["status"] == "pass"
+    assert "weights not compared: the serving signature lists no variables" in out
+    assert f"pass        {TF1}  params 2/2 bit-identical, max |diff| 0" in out
+
+
+def test_a_legacy_weights_file_with_the_users_build_model_gets_load_weights_verdicts(
+        tmp_path, cache_dir, uv_available, capsys):
+    user = tmp_path / "user"
+    user.mkdir()
+    weights = user / "my_cnn.h5"  # the user's own name, not the one the zoo writes
+    weights.write_bytes(WEIGHTS.read_bytes())
+    (user / "cnn_arch.py").write_text(CNN_CODE)
+    rng = np.random.default_rng(0)
+    np.savez(user / "x.npz", x=rng.random((4, 16, 16, 3), dtype=np.float32))
+    common = ["--load", "2.12,2.16", "--cache-dir", str(cache_dir)]
+
+    # without the inputs a weights file cannot be run: one line, exit 2, what to give
+    rc, out, err = _try([str(weights), "--custom-objects", str(user / "cnn_arch.py"), *common,
+                         "--results-dir", str(tmp_path / "r0")], capsys)
+    assert rc == 2 and "give --inputs X.npz" in err and "Traceback" not in err, err
+
+    rc, out, err = _try([str(weights), "--custom-objects", str(user / "cnn_arch.py"),
+                         "--inputs", str(user / "x.npz"), *common,
+                         "--results-dir", str(tmp_path / "r1")], capsys)
+    rows = {(r["load_tf"], r["loader"]): r for r in _rows(out)}
+    ref = rows[("2.12", "model.load_weights")]
+    # the producer (Keras 2.12, read from the file) gives the reference: its own call passes
+    assert ref["status"] == "pass" and ref["params_equal"] == ref["params_total"] == 8, ref
+    assert ref["max_abs_diff"] == 0.0
+    # under Keras 3 the same call is really made on the user's model: a verdict, not a skip
+    upgraded = rows[("2.16", "model.load_weights")]
+    assert upgraded["status"] in ("pass", "mismatch", "load-error"), upgraded
+    assert upgraded["notes"].get("architecture", "").startswith("build_model()") or \
+        upgraded["status"] == "load-error"
+    assert "not checked: a weights file needs the model's architecture" not in out
+    assert rc == (0 if upgraded["status"] == "pass" else 1), out
+
+    # and without build_model(): the verdict says the architecture is what is missing
+    rc, out, err = _try([str(weights), *common, "--results-dir", str(tmp_path / "r2")], capsys)
+    assert "`model.load_weights` not checked: a weights file needs the model's architecture" \
+        in out
+    assert rc == 1
