@@ -73,7 +73,9 @@ def _reference_options(p) -> None:
                         "fixture; default: per dtype/format; with --rtol alone, 0)")
     p.add_argument("--custom-objects", type=Path, metavar="FILE.py",
                    help="your custom layers/losses/...: copied, imported by the worker and "
-                        "passed as custom_objects to every Keras loader (safe_mode stays on)")
+                        "passed as custom_objects to every Keras loader (safe_mode stays on); "
+                        "a build_model() in it gives a weights file its architecture, for "
+                        "model.load_weights (with --inputs)")
 
 
 def _common(p) -> None:
