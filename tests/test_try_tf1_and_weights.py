@@ -110,3 +110,23 @@ def test_a_legacy_weights_file_with_the_users_build_model_gets_load_weights_verd
     assert "`model.load_weights` not checked: a weights file needs the model's architecture" \
         in out
     assert rc == 1
+
+
+BASIC_PITCH = ROOT / "tests" / "data" / "third-party" / "tflite" / "basic_pitch_nmp.tflite"
+
+
+@pytest.mark.skipif(not BASIC_PITCH.is_file(), reason=f"{BASIC_PITCH} not in this checkout")
+def test_a_runtime_side_difference_names_the_default_delegate_and_keeps_the_file(
+        tmp_path, cache_dir, uv_available, capsys):
+    # Spotify's Basic Pitch, converted by TF 2.13 (CONVERSION_METADATA): TF 2.21's interpreter
+    # moves its sigmoids by a few 1e-5, most of it XNNPACK's (the same file without it)
+    rc, out, err = _try([str(BASIC_PITCH), "--load", "2.13,2.21", "--cache-dir", str(cache_dir),
+                         "--results-dir", str(tmp_path / "r")], capsys)
+    rows = {(r["load_tf"], r["loader"]): r for r in _rows(out)}
+    moved = rows[("2.21", "tf.lite.Interpreter")]
+    assert moved["status"] == "mismatch" and moved["max_abs_diff"] < 1e-3, moved
+    effect = moved["notes"]["default_delegate_max_abs_diff"]
+    assert 0 < effect < 1e-3
+    assert f"the default delegate (XNNPACK) alone moves them by {effect:.1e} under this TF" \
+        in out
+    assert "keep the file" in out and "re-save" not in out

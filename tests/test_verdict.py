@@ -300,3 +300,19 @@ def test_try_keeps_the_file_for_a_near_miss_with_bit_identical_weights_in_any_fo
     assert "loads; outputs move by 3.0e-06 (relative 4.0e-06) against tolerance 1e-06 (within " \
         "100x of it; parameters bit-identical)" in text
     assert "re-save" not in text and "or migrate" not in text
+
+
+def test_the_default_delegates_share_of_a_difference_is_said_only_where_measured():
+    from harness import verdict
+
+    base = row("2.13", "2.21", "m", "tflite", "tf.lite.Interpreter", "mismatch",
+               max_abs_diff=7.7e-5, max_rel_diff=3.8e-4, rtol=1e-5, atol=1e-5,
+               error="predictions: output 0 beyond rtol=1e-05, atol=1e-05")
+    assert verdict.delegate_effect(base) == ""
+    assert "delegate" not in verdict.size(base)
+    seen = base | {"notes": {"default_delegate_max_abs_diff": 6.3e-5}}
+    assert verdict.delegate_effect(seen) == ("the default delegate (XNNPACK) alone moves them "
+                                             "by 6.3e-05 under this TF")
+    assert verdict.size(seen).endswith("; " + verdict.delegate_effect(seen))
+    assert verdict.delegate_effect(base | {"notes": {"default_delegate_max_abs_diff": 0.0}}) \
+        == ""

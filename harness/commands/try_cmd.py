@@ -293,6 +293,9 @@ def _native_line(native: str, row: dict | None) -> str:
             listing = (row.get("notes") or {}).get("parameter_listing")
             notes = row.get("notes") or {}
             why = listing or notes.get("params") or notes.get("params_not_compared")
+            if "by value" in str(why) and not listing:  # converted formats
+                return (f"`{native}` loads it with the same predictions{trains} (weights "
+                        "looked up by value, not by name)")
             return (f"`{native}` loads it with the same predictions{trains} (weights not "
                     f"compared{' by name' if listing else ''}{': ' + why if why else ''})")
         return f"`{native}` loads it with the same parameters and predictions{trains}"
@@ -303,7 +306,9 @@ def _native_line(native: str, row: dict | None) -> str:
         total = row.get("params_total")
         same = "; parameters bit-identical" if total and row.get("params_equal") == total \
             else ""
-        return f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of it{same})"
+        why = verdict.delegate_effect(row)
+        return (f"`{native}` loads; {verdict.moved(row)} (within {verdict.NEAR_FACTOR}x of "
+                f"it{same}){'; ' + why if why else ''}")
     if k == verdict.VALUES:
         return (f"`{native}` loads it without an error, but "
                 f"{verdict.size(row) or 'the values differ'}: silently wrong")

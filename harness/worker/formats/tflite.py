@@ -132,7 +132,29 @@ def _loaded(interp, ctx: LoadContext, **notes) -> Loaded:
 def _tf_lite(ctx: LoadContext) -> Loaded:
     check_tflite_flatbuffer(ctx.artifact / FILENAME)  # a cut file: a load-error, not SIGSEGV
     interp = tf.lite.Interpreter(model_path=str(ctx.artifact / FILENAME))
-    return _loaded(interp, ctx)
+    loaded = _loaded(interp, ctx)
+    loaded.notes |= _delegate_effect(ctx, loaded.outputs)
+    return loaded
+
+
+def _delegate_effect(ctx: LoadContext, outputs: list) -> dict:
+    """How far the runtime's default delegate (XNNPACK) alone moves the outputs: the same file
+    and inputs through the built-in kernels only.  Where a difference under a new TF is about
+    this size, it is the runtime's kernels, which re-saving the file cannot change."""
+    resolver = getattr(getattr(tf.lite.experimental, "OpResolverType", None),
+                       "BUILTIN_WITHOUT_DEFAULT_DELEGATES", None)
+    if resolver is None:
+        return {}
+    try:
+        plain = tf.lite.Interpreter(model_path=str(ctx.artifact / FILENAME),
+                                    experimental_op_resolver_type=resolver)
+        others = run_interpreter(plain, ctx.inputs, ctx.input_names)
+    except Exception as exc:  # noqa: BLE001 - a note about the runtime, never the verdict
+        return {"without_default_delegate": f"not run: {type(exc).__name__}"}
+    diffs = [float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+             for a, b in zip(outputs, others) if a.dtype.kind == "f" and a.shape == b.shape
+             and a.size]
+    return {"default_delegate_max_abs_diff": max(diffs)} if diffs else {}
 
 
 def _litert(ctx: LoadContext) -> Loaded:
