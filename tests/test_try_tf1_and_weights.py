@@ -130,3 +130,40 @@ def test_a_runtime_side_difference_names_the_default_delegate_and_keeps_the_file
     assert f"the default delegate (XNNPACK) alone moves them by {effect:.1e} under this TF" \
         in out
     assert "keep the file" in out and "re-save" not in out
+
+
+def _suggested(out: str) -> list[list[str]]:
+    """Every `harness ...` command the output tells the user to type, as argv."""
+    import re
+    import shlex
+
+    return [shlex.split(c)[1:] for c in re.findall(r"`(harness [^`]+)`", out)]
+
+
+def test_every_command_try_suggests_runs_as_printed(tmp_path, cache_dir, uv_available, capsys):
+    """A Keras 2.12 `.keras` (HDF5 under that name) under Keras 3: try prints a migrate call and
+    a legacy-Keras try; each, typed as printed, works (migrate writes and proves its file)."""
+    art = tmp_path / "user" / "my model.keras"  # a space: the commands must quote it
+    art.parent.mkdir()
+    art.write_bytes((ROOT / "fixtures" / "cnn-keras-tf2.12.1" / "artifact" / "model.keras")
+                    .read_bytes())
+    rc, out, err = _try([str(art), "--load", "2.16", "--cache-dir", str(cache_dir),
+                         "--results-dir", str(tmp_path / "r")], capsys)
+    commands = _suggested(out)
+    assert {c[0] for c in commands} == {"migrate", "try"}, out
+    for argv in commands:
+        rc, got, err = _try_any(argv + ["--cache-dir", str(cache_dir), "--results-dir",
+                                        str(tmp_path / "r2")], capsys)
+        assert "internal error" not in err and "Traceback" not in err, (argv, err)
+        if argv[0] == "migrate":
+            assert rc == 0, (argv, got, err)
+            assert any(p.name.startswith("my model.migrated-") for p in art.parent.iterdir())
+        else:
+            assert rc in (0, 1), (argv, got, err)
+            assert "TF 2.16+tf_keras (tf 2.16" in got, got
+
+
+def _try_any(argv: list[str], capsys) -> tuple[int, str, str]:
+    rc = cli.main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def _error(row: dict, width: int = 110) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
+def render(fx, rows: list[dict], loads: list[str], flags: str = "") -> tuple[str, bool]:
     """The answer, and whether the native loader passed under every target."""
     from .. import verdict
     from ..vocab import FORMAT_LOADERS
@@ -195,7 +196,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
                          "  instead: predictions are unaffected; no loader here resumes "
                          "training")
         elif not native_ok:
-            lines += _instead(fx, load, cells.get(native), passing)
+            lines += _instead(fx, load, cells.get(native), passing, flags)
+            lines += _legacy_keras(fx, load, native, by_load, flags)
         lines.append("")
     by_kind: dict[str, list[str]] = {}
     for load in loads:
@@ -224,7 +226,8 @@ def render(fx, rows: list[dict], loads: list[str]) -> tuple[str, bool]:
 _RUNTIME = {"tflite": "TFLite", "tflite-dynamic": "TFLite", "onnx": "onnxruntime"}
 
 
-def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
+def _instead(fx, load: str, row: dict | None, passing: list[str],
+             flags: str = "") -> list[str]:
     """What to do where the native loader does not pass: another loader that does; else, for a
     difference of the runtime's (the same bytes under another runtime's kernels, or outputs
     that move slightly with the parameters bit-identical), keep the file and state the
@@ -248,12 +251,53 @@ def _instead(fx, load: str, row: dict | None, passing: list[str]) -> list[str]:
                f"TF {load}; re-save it under a version that loads it "
                "(`harness advise` on a zoo run shows which format to choose)"]
     from ..migrate.hints import migrate_hint
+    from ..migrate.routes import WEIGHTS
 
-    hint = migrate_hint(fx.format, fx.save_tf, load,
-                        fx.data.get("origin", {}).get("source") or "ARTIFACT")
+    hint = None if fx.format in WEIGHTS and not fx.architecture else \
+        migrate_hint(fx.format, fx.save_tf, load,
+                     shlex.quote(fx.data.get("origin", {}).get("source") or "ARTIFACT") + flags)
     if hint:
         out.append(f"  or migrate: {hint}")
     return out
+
+
+# formats that legacy Keras (tf_keras) reads where Keras 3 does not
+_LEGACY_READS = ("keras", "keras-v3", "h5", "weights-h5", "weights-h5-v3", "weights-tf",
+                 "savedmodel", "keras-savedmodel")
+
+
+def _legacy_keras(fx, load: str, native: str, by_load: dict, flags: str) -> list[str]:
+    """The tf_keras route for a Keras 2-era file under a Keras 3 target: named where the run's
+    `+tf_keras` cell passes, offered as a `--load X+tf_keras` to try where none ran."""
+    from .. import verdict
+    from ..migrate.hints import _minor
+    from ..migrate.runner import legacy_spec
+
+    legacy = legacy_spec(load)
+    made = _minor(fx.save_tf)
+    if legacy is None or fx.format not in _LEGACY_READS or (made and made >= (2, 16)):
+        return []
+    if legacy in by_load:
+        if verdict.kind(by_load[legacy].get(native)) != verdict.PASS:
+            return []
+        minor = ".".join(legacy.split("+")[0].split(".")[:2])
+        return [f"  or legacy Keras: `pip install tf_keras~={minor}` and "
+                f"`TF_USE_LEGACY_KERAS=1` (TF {legacy} passes it, above)"]
+    artifact = shlex.quote(fx.data.get("origin", {}).get("source") or "ARTIFACT")
+    return [f"  or try legacy Keras: `harness try {artifact} --load {legacy}{flags}`"]
+
+
+def migrate_flags(args) -> str:
+    """The options of this `try` that `harness migrate` needs to see the same artifact: the
+    user's code, inputs, expected outputs, producer and tolerance, as they typed them."""
+    out = []
+    for flag, value in (("--custom-objects", args.custom_objects), ("--inputs", args.inputs),
+                        ("--expected", args.expected), ("--tf", args.tf),
+                        ("--rtol", getattr(args, "rtol", None)),
+                        ("--atol", getattr(args, "atol", None))):
+        if value is not None:
+            out.append(f" {flag} {shlex.quote(str(value))}")
+    return "".join(out)
 
 
 def _suggest(row: dict) -> str:
@@ -327,7 +371,7 @@ def main(args) -> int:
     fx = prepare(args)
     path = run_fixtures([fx], args.load, args)
     rows = read_run(path).rows
-    text, ok = render(fx, rows, args.load)
+    text, ok = render(fx, rows, args.load, migrate_flags(args))
     print(text)
     print(f"\nresults: {path}  (harness show / report / advise work on it)")
     sys.stdout.flush()
