@@ -420,7 +420,37 @@ def explain(a: LoaderAdvice, old: str, new: str) -> str:
     return "; ".join(parts)
 
 
-def render(advisor: Advisor) -> str:
+def _advice_body(advisor: Advisor, a: LoaderAdvice) -> list[str]:
+    """The lines under one loader's label: its errors, what was unsaved, its fixes."""
+    old, new = advisor.old, advisor.new
+    body = [f"          {err}" for err in a.errors[:2]]
+    if a.unsaved and a.verdict != "unsaved":
+        body.append(f"          ({', '.join(a.unsaved)}: {old} could not save this format)")
+    body += [f"          fix: {fix.line()}" for fix in a.fixes]
+    if a.broken and verdict_rules.is_native(a.loader):
+        from .migrate.hints import migrate_hint
+
+        hint = migrate_hint(a.fmt, old, new, "ARTIFACT")
+        if hint:
+            body.append(f"          or migrate: {hint}")
+    return body
+
+
+def _names(loaders: list[str]) -> str:
+    """keras.models.load_model, [compile=False], [safe_mode=False]: variants of the first
+    loader by their bracket only."""
+    base = loaders[0].split("[", 1)[0]
+    return ", ".join([loaders[0]] + [lo[len(base):] if lo.startswith(base + "[") else lo
+                                     for lo in loaders[1:]])
+
+
+def render(advisor: Advisor, width: int | None = None) -> str:
+    """`harness advise`: per format, each loader's verdict, errors and fixes; loaders (a plain
+    one and its [variant]s) whose advice reads the same are one entry; every line fits `width`
+    (the terminal's; 160 when piped)."""
+    import shutil
+
+    width = max(40, width or shutil.get_terminal_size((160, 50)).columns)
     old, new = advisor.old, advisor.new
     view = advisor.view
     lines = [f"Upgrading {advisor.version_text(old)} -> {advisor.version_text(new)}",
@@ -433,22 +463,14 @@ def render(advisor: Advisor) -> str:
         advice = [a for lo in view.loaders(fmt) if (a := advisor.loader_advice(fmt, lo))]
         if not advice:
             continue
-        lines.append(f"{fmt}")
+        groups: dict[tuple, list[LoaderAdvice]] = {}
         for a in advice:
-            lines.append(f"  {LABELS[a.verdict]:<8}{a.loader}: {explain(a, old, new)}")
-            for err in a.errors[:2]:
-                lines.append(f"          {err}")
-            if a.unsaved and a.verdict != "unsaved":
-                lines.append(f"          ({', '.join(a.unsaved)}: {old} could not save this "
-                             "format)")
-            for fix in a.fixes:
-                lines.append(f"          fix: {fix.line()}")
-            if a.broken and verdict_rules.is_native(a.loader):
-                from .migrate.hints import migrate_hint
-
-                hint = migrate_hint(a.fmt, old, new, "ARTIFACT")
-                if hint:
-                    lines.append(f"          or migrate: {hint}")
+            said = (LABELS[a.verdict], explain(a, old, new), *_advice_body(advisor, a))
+            groups.setdefault(said, []).append(a)
+        lines.append(f"{fmt}")
+        for (label, text, *body), same in groups.items():
+            lines.append(f"  {label:<8}{_names([a.loader for a in same])}: {text}")
+            lines += body
         lines.append("")
     changed = artifact_changes.between(view.path, old, new) if old != new else []
     if changed:
@@ -461,7 +483,13 @@ def render(advisor: Advisor) -> str:
                   "reading new models):"] + [f"  {s}" for s in back]
     elif old != new:
         lines.append(f"(the run has no cells saved under {new} and loaded under {old})")
-    return "\n".join(lines).rstrip() + "\n"
+    out = []
+    for line in lines:
+        lead = len(line) - len(line.lstrip())
+        indent = " " * (max(10, lead + 4) if lead else 4)  # under the loader's name
+        out += textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                             replace_whitespace=False) if len(line) > width else [line]
+    return "\n".join(out).rstrip() + "\n"
 
 
 def no_baseline_line(old: str) -> str:

@@ -32,7 +32,7 @@ def test_savedmodel_advice_names_the_loaders_that_work(tmp_path):
 
 
 def test_a_loader_that_worked_before_breaks_and_silent_mismatch_is_called_out(tmp_path):
-    text = render(Advisor(RunView(make_run(tmp_path)), "2.12", "2.16"))
+    text = render(Advisor(RunView(make_run(tmp_path)), "2.12", "2.16"), width=200)
     h5 = advice_lines(text, "h5")
     assert h5[0] == ("  BREAKS  keras.models.load_model: breaks under 2.16: raises for cnn "
                      "(1 of 2)")
@@ -47,6 +47,27 @@ def test_a_loader_that_worked_before_breaks_and_silent_mismatch_is_called_out(tm
                      "`tf.saved_model.load(path)` for mlp, cnn"]
     back = text.split("loaded under 2.12", 1)[1]
     assert "h5: works: none; fails: `keras.models.load_model` 0/2" in back
+
+
+def test_advice_fits_the_width_and_says_what_variants_share_once(tmp_path):
+    from test_terminal_table import full_pair_rows
+
+    run = make_run(tmp_path, rows=full_pair_rows())
+    text = render(Advisor(RunView(run), "2.12", "2.16"), width=80)
+    assert max(len(ln) for ln in text.splitlines()) <= 80
+    # the six keras.models.load_model loaders of .keras fail alike: one entry, one error
+    keras = advice_lines(text, "keras")
+    assert keras[0].startswith("  FAILS   keras.models.load_model, [compile=False], "
+                               "[custom_objects],")
+    assert sum("File not found" in ln for ln in keras) == 1
+    assert not any(ln.lstrip().startswith("keras.models.load_model[") for ln in keras)
+    # the h5 workaround that passes keeps an entry of its own
+    h5 = advice_lines(text, "h5")
+    assert any(ln.startswith("  ok      keras.models.load_model[compile=False]") for ln in h5)
+    # --models/--formats/--loaders: only those cells; an unknown name is a one-line error
+    out = render(Advisor(RunView(run, select={"models": ["mlp"], "formats": ["h5"]}),
+                         "2.12", "2.16"), width=80)
+    assert "models: mlp)" in out and "\nkeras\n" not in out and "\nh5\n" in out
 
 
 def test_another_format_is_suggested_when_no_loader_of_the_same_one_works(tmp_path):

@@ -52,10 +52,13 @@ def test_one_pair_is_format_x_loader_by_model_and_fits_a_screen(tmp_path):
     text = terminal_table(make_run(tmp_path, rows=rows), width=150)
     lines = text.splitlines()
     assert len(lines) < 60, text
+    assert max(map(len, lines)) <= 150
     assert lines[0].startswith("Upgrade TF 2.12 (tf 2.12.1, keras 2.12.0) -> TF 2.16 "
                                "(tf 2.16.2, keras 3.15.1): ")
     header = next(ln for ln in lines if ln.startswith("format "))
-    assert header.split() == ["format", "loader", *MODELS]
+    # 13 models do not fit 150 columns in full: 3-letter labels, and a key that names each
+    key = dict(re.findall(r"(\w+) = (\w+)", text.split("columns: ", 1)[1]))
+    assert [key.get(h, h) for h in header.split()[2:]] == list(MODELS)
     body = lines[lines.index(header) + 1:]
     table = body[:next(i for i, ln in enumerate(body) if not ln.strip())]
     # a row per format x loader, but a [variant] that does what its plain loader does is
@@ -64,15 +67,68 @@ def test_one_pair_is_format_x_loader_by_model_and_fits_a_screen(tmp_path):
     h5 = next(i for i, ln in enumerate(table) if ln.startswith("h5 "))
     assert table[h5].split()[1:4] == ["keras.models.load_model", f"(+{len(variants) - 1}",
                                       "alike)"]
-    assert table[h5].count("✗ [") == len(MODELS)
+    assert table[h5].count("✗") == len(MODELS) and re.search(r"✗\s+\[\d+\]$", table[h5])
     assert table[h5 + 1].split()[0] == "keras.models.load_model[compile=False]"
     assert table[h5 + 1].count("✓") == len(MODELS)
     assert len(table) < sum(len(FORMAT_LOADERS[f]) for f in FORMATS)
-    assert any("≠ [" in ln for ln in table) and any(ln.split()[-1] == "✓" for ln in table)
-    # one footnote for the mismatches whose counts differ per model
+    assert any("≠" in ln and "[" in ln for ln in table) and any(ln.split()[-1] == "✓"
+                                                                for ln in table)
+    # one footnote for the mismatches whose counts differ per model, naming each model's
     notes = [ln for ln in lines if re.match(r"\[\d+\] ", ln)]
     assert sum("bit-identical" in n for n in notes) == 1
+    assert "(mlp 0/3, cnn 0/3, rnn 0/3, custom 0/6," in text
     assert f"{len(rows)} cells: " in text
+
+
+def footnotes(text: str) -> dict[str, str]:
+    """Footnote number -> its text, continuation lines joined."""
+    out, current = {}, None
+    for ln in text.splitlines():
+        if m := re.match(r"\[(\d+)\] (.*)", ln):
+            current = m.group(1)
+            out[current] = m.group(2)
+        elif current and ln.startswith("    "):
+            out[current] += " " + ln.strip()
+        else:
+            current = None
+    return out
+
+
+def test_the_table_fits_80_and_120_columns_and_numbers_footnotes_alike(tmp_path):
+    run = make_run(tmp_path, rows=full_pair_rows())
+    texts = {w: terminal_table(run, width=w) for w in (80, 120, 160)}
+    for w, text in texts.items():
+        assert max(len(ln) for ln in text.splitlines()) <= w, (w, text)
+    assert texts[80] != texts[120]  # a layout of its own at each width
+    # the same errors under the same numbers at every width (and when piped: 160)
+    assert footnotes(texts[80]) == footnotes(texts[120]) == footnotes(texts[160])
+    assert len(footnotes(texts[80])) == 6
+    for w in (80, 120):  # every mark of a failing row still points at its footnote
+        assert re.search(r"keras\.models\.load_model \(\+3 alike\)\s+(✗\s+){12}✗\s+\[4\]",
+                         texts[w])
+    detail = {w: terminal_table(run, width=w, detail=True) for w in (80, 160)}
+    assert max(len(ln) for ln in detail[80].splitlines()) <= 80
+    assert footnotes(detail[80]) == footnotes(detail[160])
+
+
+def test_a_footnote_is_the_whole_error_and_names_its_models(tmp_path):
+    base = dict(error_type="AssertionError")
+    rows = [row("2.12", "2.16", "mlp", "h5", "keras.models.load_model", "mismatch",
+                error="predictions: output 0 beyond rtol=1e-06, atol=1e-06", **base),
+            row("2.12", "2.16", "cnn", "h5", "keras.models.load_model", "mismatch",
+                error="predictions: output 0 beyond rtol=0.001, atol=1e-06", **base),
+            row("2.12", "2.16", "rnn", "h5", "keras.models.load_model", "load-error",
+                error_type="ValueError", error="Layer at 0x7f3a2b1c4d50 failed: " + "x" * 150),
+            row("2.12", "2.16", "custom", "h5", "keras.models.load_model", "load-error",
+                error_type="ValueError", error="Layer at 0x7f00deadbeef failed: " + "x" * 150)]
+    text = terminal_table(make_run(tmp_path, rows=rows), width=80)
+    notes = footnotes(text)
+    # numbers kept: two tolerances are two footnotes, each with its own model
+    assert any("rtol=1e-06" in n and n.endswith("(mlp)") for n in notes.values()), notes
+    assert any("rtol=0.001" in n and n.endswith("(cnn)") for n in notes.values()), notes
+    # memory addresses removed: one error, one footnote, naming both models
+    layer = [n for n in notes.values() if "Layer at" in n]
+    assert len(layer) == 1 and layer[0].endswith("(rnn, custom)"), notes
 
 
 def test_the_verdict_names_what_keeps_working_what_breaks_and_a_fix(tmp_path):
@@ -187,3 +243,22 @@ def test_the_compact_table_keeps_the_most_frequent_errors_and_points_to_detail(t
     assert "more (unnumbered marks) with --detail" in out
     detail = terminal_table(tmp_path / "sample-run", detail=True)
     assert len([ln for ln in detail.splitlines() if re.match(r"\[\d+\] ", ln)]) > MAX_NOTES
+
+
+def test_show_filters_models_formats_and_loaders(tmp_path, capsys):
+    run = make_run(tmp_path, rows=full_pair_rows())
+    assert main(["show", str(run), "--width", "80", "--models", "mlp,cnn", "--formats",
+                 "h5,tf-checkpoint", "--loaders", "keras.models.load_model"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(ln) for ln in out.splitlines()) <= 80
+    header = next(ln for ln in out.splitlines() if ln.startswith("format"))
+    assert header.split()[-2:] == ["mlp", "cnn"]
+    # a loader without [variant] brings its variants; other loaders and formats are gone
+    assert "keras.models.load_model[compile=False]" in out
+    assert "h5py.File" not in out and "tf-checkpoint" not in out.split(header, 1)[1]
+    assert out.count(" cells: ") == 1 and "2 pass" in out  # 2 models x [compile=False]
+    # a name the run does not have: one line naming what it has, exit 2
+    assert main(["show", str(run), "--models", "mlp,resnet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--models: resnet not in this run; it has " in err
+    assert "custom_fn" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from .common import add_select_options, selection
 
 
 def add_parser(sub) -> None:
@@ -19,6 +20,9 @@ def add_parser(sub) -> None:
                         "that has both versions)")
     p.add_argument("--results-dir", type=Path, default=Path("results"),
                    help="where to look for runs (default: %(default)s)")
+    p.add_argument("--width", type=int, default=None, metavar="COLUMNS",
+                   help="wrap to this many columns (default: the terminal's; 160 when piped)")
+    add_select_options(p)
 
 
 def check_version(option: str, text: str) -> None:
@@ -41,5 +45,6 @@ def main(args) -> int:
     if args.run is not None and not (args.run / "run.json").is_file():
         raise UserError(f"{args.run}: not a run folder (no run.json)")
     run = args.run or find_run(args.results_dir, args.old, args.new)
-    print(render(Advisor(RunView(run), args.old, args.new)), end="")
+    print(render(Advisor(RunView(run, select=selection(args)), args.old, args.new),
+                 width=args.width), end="")
     return 0

@@ -164,12 +164,41 @@ class Group:
         return out
 
 
+SELECT_COLUMNS = {"models": "model", "formats": "format", "loaders": "loader"}
+
+
+def select_cells(df, select: dict[str, list[str]]):
+    """The rows of `df` the --models/--formats/--loaders filters keep."""
+    from ..errors import UserError
+
+    for flag, column in SELECT_COLUMNS.items():
+        wanted = [w for w in select.get(flag) or [] if w]
+        if not wanted or df.empty:
+            continue
+        have = sorted(set(df[column]))
+        names = set(have) | ({n.split("[", 1)[0] for n in have} if column == "loader" else set())
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            raise UserError(f"--{flag}: {', '.join(unknown)} not in this run; it has "
+                            f"{', '.join(have)}")
+        keep = df[column].isin(wanted)
+        if column == "loader":
+            keep |= df[column].str.split("[", n=1).str[0].isin(wanted)
+        df = df[keep]
+    return df.reset_index(drop=True)
+
+
 class RunView:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, select: dict[str, list[str]] | None = None):
+        """`select` ({"models": [...], "formats": [...], "loaders": [...]}, each optional): only
+        those cells (`--models/--formats/--loaders`); a loader name without `[variant]` selects
+        its variants too.  A name the run does not have is a UserError listing the run's own."""
         self.path = Path(path)
         self.data = read_run(self.path)  # RunError (one line) if it is no run folder
         self.info = self.data.info
         self.df = load_frame(self.path, self.data.rows)
+        if select:
+            self.df = select_cells(self.df, select)
         self._loaders: dict[str | None, list[str]] = {}  # format -> its loaders (loaders())
         for col in ("save_device", "load_device"):  # rows of older runs have no device: cpu
             self.df[col] = [v if isinstance(v, str) and v else "cpu" for v in self.df[col]]

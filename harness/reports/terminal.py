@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import (
@@ -32,22 +34,32 @@ GROUP_LEGEND = ("each square: ✓ all, ~ some, ✗ none of its applicable cells 
 ALIKE = "(+n alike): n [variant] loaders that do the same, shown with --detail"
 MAX_ENVS_INLINE = 4
 MAX_NOTES = 8  # footnotes under the compact table; --detail lists every distinct error
-_COUNTS = re.compile(r"\b\d+/\d+\b")
-_NUMBERS = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+NOTE_CHARS = 300  # a footnote shows this much of its error (all of it: cells.jsonl)
+MIN_WIDTH = 40
+_COUNTS = re.compile(r"\b\d+/\d+(?= bit-identical)")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
+
+
+def note_key(text: str) -> str:
+    """What makes two errors one footnote: the whole summary (paths already scrubbed by
+    error_summary), memory addresses removed, numbers kept but for the per-model "k/n
+    bit-identical" counts, which the footnote lists per model."""
+    return _COUNTS.sub("#", _ADDRESS.sub("0x…", text))
 
 
 class Notes:
-    """Numbers each distinct error of a failing cell once.  Summaries that read the same but for
-    their numbers ("0/4 bit-identical", "0/8 bit-identical"), as far as a line shows them, share
-    one footnote, which lists the counts (the full texts are in cells.jsonl)."""
+    """Numbers each distinct error of a failing cell once, in the order the table first shows
+    it, whatever the width.  Each footnote names the models it covers; errors that differ only
+    in their per-model "k/n bit-identical" counts are one footnote listing each model's."""
 
-    def __init__(self, width: int, shown: set | None = None):
+    def __init__(self, width: int, shown: set | None = None, models: list[str] | None = None):
         self.width = width
         self.shown = shown  # None: every error gets a footnote; else only these keys
+        self.all_models = models or []
         self.numbers: dict[str, int] = {}
         self.texts: dict[str, str] = {}
-        self.counts: dict[str, list[str]] = {}
-        self.cells: dict[str, int] = {}  # key -> how many cells show it
+        self.models: dict[str, dict[str, str | None]] = {}  # key -> model -> its count
+        self.cells: dict[str, set[int]] = {}  # key -> the cells (ids) that show it
 
     def ref(self, cell: dict) -> int | None:
         if cell["status"] in ("pass", "unsupported"):
@@ -55,29 +67,47 @@ class Notes:
         text = error_summary(cell, width=10_000)
         if text is None:
             return None
-        # one footnote per error as a person reads it: the visible text, numbers aside
-        key = _NUMBERS.sub("#", text[: self.width])
-        self.cells[key] = self.cells.get(key, 0) + 1
+        key = note_key(text)
+        self.cells.setdefault(key, set()).add(id(cell))
         if self.shown is not None and key not in self.shown:
             return None
         self.texts.setdefault(key, text)
-        found = self.counts.setdefault(key, [])
-        found += [c for c in _COUNTS.findall(text) if c not in found]
+        count = _COUNTS.search(text)
+        self.models.setdefault(key, {}).setdefault(cell["model"],
+                                                   count.group(0) if count else None)
         return self.numbers.setdefault(key, len(self.numbers) + 1)
 
     def refs(self, cells: list[dict]) -> list[int]:
         return sorted({n for c in cells if (n := self.ref(c)) is not None})
 
+    def _whom(self, key: str) -> str:
+        found = self.models[key]
+        counted = len(set(found.values()) - {None}) > 1
+        if not counted and self.all_models and set(found) >= set(self.all_models) \
+                and len(self.all_models) > 1:
+            return f"every model ({len(found)})"
+        names = [f"{m} {c}" if counted and c else m for m, c in found.items()]
+        return ", ".join(names)
+
     def lines(self) -> list[str]:
         out = []
         for key, n in self.numbers.items():
             text = self.texts[key]
-            counts = self.counts[key]
-            if len(counts) > 1 and _COUNTS.search(text):
-                text = _COUNTS.sub(", ".join(counts), text, count=1)
-            line = f"[{n}] {text}"
-            out.append(line if len(line) <= self.width else line[: self.width - 3] + "...")
+            if len(set(self.models[key].values()) - {None}) > 1:
+                text = _COUNTS.sub("k/n", text, count=1)
+            if len(text) > NOTE_CHARS:
+                text = text[: NOTE_CHARS - 3] + "..."
+            out += wrap(f"[{n}] {text} ({self._whom(key)})", self.width,
+                        indent=" " * len(f"[{n}] "))
         return out
+
+
+def wrap(line: str, width: int, indent: str = "      ") -> list[str]:
+    """A line wider than `width` wrapped at spaces, its rest indented; a word longer than the
+    width (a path, a loader name) is broken rather than left over the edge."""
+    if display_width(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [line]
 
 
 def display_width(text: str) -> int:
@@ -86,70 +116,219 @@ def display_width(text: str) -> int:
     return cell_len(text)
 
 
-def grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Left-aligned columns, two spaces apart, measured in terminal cells."""
-    widths = [max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = []
-    for r in [header, *rows]:
-        cells = [c + " " * (w - display_width(c)) for c, w in zip(r, widths, strict=True)]
-        out.append("  ".join(cells).rstrip())
-    return out
-
-
 def _with_refs(text: str, refs: list[int]) -> str:
     return text + "".join(f" [{n}]" for n in refs)
 
 
-def _cell_mark(cells: list[dict], notes: Notes) -> str:
+def _symbol(cells: list[dict]) -> str:
     if not cells:
         return ""
     worst = max(cells, key=lambda c: verdict.RANK.get(verdict.kind(c) or "", -1))
-    symbol = TRAINING_SYMBOL if verdict.kind(worst) == verdict.TRAINING else \
+    return TRAINING_SYMBOL if verdict.kind(worst) == verdict.TRAINING else \
         SYMBOLS.get(worst["status"], worst["status"])
-    return _with_refs(symbol, notes.refs(cells))
 
 
-def _group_mark(cells: list[dict], notes: Notes) -> str:
+def _cell_mark(cells: list[dict], notes: Notes | None) -> str:
+    return _with_refs(_symbol(cells), notes.refs(cells) if notes else [])
+
+
+def _group_mark(cells: list[dict], notes: Notes | None) -> str:
     text = mark(Group(list(cells)))
     for emoji, symbol in GROUP_SYMBOLS.items():
         text = text.replace(emoji, symbol)
-    return _with_refs(text, notes.refs(cells)) if text else ""
+    return _with_refs(text, notes.refs(cells) if notes else []) if text else ""
 
 
-def _fold_variants(rows: list[list[str]]) -> list[list[str]]:
-    """Drop a `loader[variant]` row whose marks equal its plain loader's (the workaround changes
-    nothing here) and count it on the plain row: "keras.models.load_model (+4 alike)"."""
-    plain = {r[1]: r for r in rows if "[" not in r[1]}
-    alike: dict[str, int] = {}
-    kept = []
-    for r in rows:
-        base = plain.get(r[1].split("[", 1)[0])
-        if "[" in r[1] and base is not None and base[2:] == r[2:]:
-            alike[base[1]] = alike.get(base[1], 0) + 1
-            continue
-        kept.append(r)
-    return [[r[0], r[1] + (f" (+{alike[r[1]]} alike)" if r[1] in alike else ""), *r[2:]]
-            for r in kept]
+@dataclass
+class Entry:
+    """One table row: a loader of a format, its cells per column."""
+
+    fmt: str
+    label: str
+    columns: list[list[dict]]
+
+    @property
+    def cells(self) -> list[dict]:
+        return [c for col in self.columns for c in col]
 
 
-def _rows(view: RunView, columns: list, key, marker, notes: Notes,
-          fold: bool = True) -> list[list[str]]:
-    """A row per format x loader; `key(cell)` names the cell's column."""
+def _entries(view: RunView, columns: list, key, marker, fold: bool = True) -> list[Entry]:
+    """A row per format x loader; `key(cell)` names the cell's column.  A `loader[variant]`
+    row whose marks equal its plain loader's (the workaround changes nothing here) is dropped
+    and counted on the plain row: "keras.models.load_model (+4 alike)"."""
     index: dict[tuple, list[dict]] = {}
     for c in view.cells:
         index.setdefault((c["format"], c["loader"], key(c)), []).append(c)
-    rows = []
+    out = []
     for fmt in view.formats:
         mine = []
         for loader in view.loaders(fmt):
-            marks = [marker(index.get((fmt, loader, col), []), notes) for col in columns]
-            if any(marks):
-                mine.append(["", loader, *marks])
-        mine = _fold_variants(mine) if fold else mine
-        if mine:
-            mine[0][0] = fmt
-        rows += mine
-    return rows
+            cols = [index.get((fmt, loader, col), []) for col in columns]
+            if any(cols):
+                mine.append(Entry(fmt, loader, cols))
+        if fold:
+            sig = {e.label: [marker(col, Notes(0)) for col in e.columns] for e in mine}
+            plain = {e.label for e in mine if "[" not in e.label}
+            alike: dict[str, int] = {}
+            kept = []
+            for e in mine:
+                base = e.label.split("[", 1)[0]
+                if "[" in e.label and base in plain and sig[base] == sig[e.label]:
+                    alike[base] = alike.get(base, 0) + 1
+                    continue
+                kept.append(e)
+            for e in kept:
+                if e.label in alike:
+                    e.label += f" (+{alike[e.label]} alike)"
+            mine = kept
+        out += mine
+    return out
+
+
+def _number(entries: list[Entry], notes: Notes) -> None:
+    """Footnote numbers in table order (row by row, column by column), before any layout: the
+    same at every width."""
+    for e in entries:
+        for col in e.columns:
+            notes.refs(col)
+
+
+def _abbreviations(names: list[str], size: int) -> list[str]:
+    """Unique short column labels: the name if it fits, else its first letters ("custom_fn"
+    -> "cfn" at 3), numbered on a clash."""
+    out: list[str] = []
+    for name in names:
+        if len(name) <= size:
+            short = name
+        elif "_" in name:
+            head, *rest = name.split("_")
+            short = (head[: max(1, size - len("".join(rest)[: size - 1]))]
+                     + "".join(rest))[:size]
+        else:
+            short = name[:size]
+        taken = set(out) | (set(names) - {name})
+        if short in taken:  # another letter of the name in the last place, then a number
+            letters = [ch for ch in name[1:] if ch.isalnum()]
+            tries = [short[:-1] + ch for ch in letters] + [
+                short[: size - len(str(i))] + str(i) for i in range(2, 100)]
+            short = next(t for t in tries if t not in taken)
+        out.append(short)
+    return out
+
+
+def _widths(rows: list[list[str]]) -> list[int]:
+    return [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+
+def _pad(cells: list[str], widths: list[int], sep: str) -> str:
+    return sep.join(c + " " * (w - display_width(c))
+                    for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def _refs_text(refs: list[int]) -> str:
+    return f"[{','.join(map(str, refs))}]" if refs else ""
+
+
+def _labelled(labels: list[str], marks: list[list[str]]) -> list[int]:
+    """Each column's width: its label's or its widest mark's."""
+    return [max([display_width(lab)] + [display_width(m[i]) for m in marks])
+            for i, lab in enumerate(labels)]
+
+
+def _squares(row: list[str], widths: list[int]) -> str:
+    return " ".join(c + " " * (w - display_width(c)) for c, w in zip(row, widths, strict=True))
+
+
+def layout(entries: list[Entry], headers: list[str], marker, notes: Notes, width: int,
+           corner: tuple[str, str] = ("format", "loader"),
+           abbreviate: bool = True, repeat: bool = False) -> tuple[list[str], list[str]]:
+    """The table's lines and a key for any shortened column label, in the first form that fits
+    `width`:
+    1. a column per format, loader and model (or pair), a mark and its footnotes in each square;
+    2. the same with one symbol per square and the row's footnotes at its end, column labels in
+       full, then shortened to 3 letters (with a key);
+    3. each format on a line of its own, its loaders under it, column labels in full, 3 letters
+       or 1 (whichever needs the fewest lines), split into blocks of columns when even that is
+       too wide; a loader name too long for its column gets a line of its own.
+    Loader and format names are never shortened: they are what a user types.  `repeat`: the
+    first column on every row of the wide forms (the per-cell table, for grep)."""
+    wide = [[*corner, *headers]] + [[e.fmt if repeat or i == 0 or entries[i - 1].fmt != e.fmt
+                                     else "",
+                                     e.label, *(marker(col, notes) for col in e.columns)]
+                                    for i, e in enumerate(entries)]
+    lines = [_pad(r, _widths(wide), "  ") for r in wide]
+    if max(map(display_width, lines)) <= width:
+        return lines, []
+    marks = [[marker(col, None) for col in e.columns] for e in entries]
+    refs = [_refs_text(notes.refs(e.cells)) for e in entries]
+    sizes = [None, 3, 1] if abbreviate else [None]
+    candidates = [(size, headers if size is None else _abbreviations(headers, size))
+                  for size in sizes]
+
+    def keyed(labels: list[str]) -> list[str]:
+        return [f"{short} = {full}" for short, full in zip(labels, headers, strict=True)
+                if short != full]
+
+    fmt_w = max(len(corner[0]), *(len(e.fmt) for e in entries))
+    loader_w = max(len(corner[1]), *(len(e.label) for e in entries))
+    for _size, labels in candidates[:2]:  # form 2
+        widths = _labelled(labels, marks)
+        out = [_pad([corner[0], corner[1], _squares(labels, widths)], [fmt_w, loader_w, 0],
+                    "  ")]
+        for n, e in enumerate(entries):
+            first = repeat or n == 0 or entries[n - 1].fmt != e.fmt
+            out.append(_pad([e.fmt if first else "", e.label, _squares(marks[n], widths),
+                             refs[n]], [fmt_w, loader_w, sum(w + 1 for w in widths) - 1, 0],
+                            "  "))
+        if max(map(display_width, out)) <= width:
+            return out, keyed(labels)
+    refs_w = max((len(r) for r in refs), default=0)
+    best = None
+    for _size, labels in candidates:  # form 3: the candidate needing the fewest lines
+        widths = _labelled(labels, marks)
+        squares_w = sum(w + 1 for w in widths)
+        label_w = max(12, min(max(len(e.label) for e in entries) + 3,
+                              width - squares_w - (refs_w + 2 if refs_w else 0)))
+        room = width - label_w - (refs_w + 2 if refs_w else 0)
+        blocks, block = [], []
+        for i, w in enumerate(widths):
+            if block and sum(widths[j] + 1 for j in block) + w > room:
+                blocks.append(block)
+                block = []
+            block.append(i)
+        blocks.append(block)
+        out = _narrow(entries, labels, headers, marks, notes, widths, blocks, label_w,
+                      corner)
+        if best is None or len(out) < len(best[0]):
+            best = (out, keyed(labels))
+    return best
+
+
+def _narrow(entries, labels, headers, marks, notes, widths, blocks, label_w, corner):
+    """Form 3 of layout(); each block's rows end in the footnotes of that block's squares."""
+    out: list[str] = []
+    for b, cols in enumerate(blocks):
+        if len(blocks) > 1:
+            out += ([""] if b else []) + [f"(columns {cols[0] + 1}-{cols[-1] + 1} of "
+                                          f"{len(headers)})"]
+        head = f"{corner[0]} / {corner[1]}"
+        head = head.ljust(label_w) if len(head) < label_w else head + "\n" + " " * label_w
+        out += (head + _squares([labels[i] for i in cols], [widths[i] for i in cols])
+                ).rstrip().split("\n")
+        for n, e in enumerate(entries):
+            if n == 0 or entries[n - 1].fmt != e.fmt:
+                out.append(e.fmt)
+            row = [marks[n][i] for i in cols]
+            if not any(row):
+                continue
+            label = "  " + e.label
+            if len(label) > label_w - 1:
+                out.append(label)
+                label = ""
+            squares = _squares(row, [widths[i] for i in cols])
+            refs = _refs_text(notes.refs([c for i in cols for c in e.columns[i]]))
+            out.append((label.ljust(label_w) + squares + ("  " + refs if refs else "")).rstrip())
+    return out
 
 
 def _pairs(view: RunView) -> list[tuple[str, str]]:
@@ -177,45 +356,59 @@ def focus_pair(view: RunView) -> tuple[str, str] | None:
     return None
 
 
-def compact_table(view: RunView, notes: Notes) -> tuple[list[str], str]:
+def compact_table(view: RunView, notes: Notes, width: int) -> tuple[list[str], str]:
     pairs = _pairs(view)
     focus = focus_pair(view)
     if focus is not None:
         pair_of = _pair_of(view)
-        rows = _rows(view, view.models, lambda c: c["model"] if pair_of(c) == focus else None,
-                     _cell_mark, notes)
+        entries = _entries(view, view.models,
+                           lambda c: c["model"] if pair_of(c) == focus else None, _cell_mark)
+        _number(entries, notes)
+        table, key = layout(entries, view.models, _cell_mark, notes, width)
         title = f"{focus[0]} -> {focus[1]}"
         if len(pairs) > 1:
             title += f" (the {focus[0]} -> {focus[0]} baseline: in the verdict above)"
-        return grid(["format", "loader", *view.models], rows), f"{title}: {LEGEND}; {ALIKE}"
-    rows = _rows(view, pairs, _pair_of(view), _group_mark, notes)
-    header = ["format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
-    return grid(header, rows), f"{GROUP_LEGEND}; {ALIKE}"
+        legend = f"{title}: {LEGEND}; {ALIKE}"
+    else:
+        entries = _entries(view, pairs, _pair_of(view), _group_mark)
+        _number(entries, notes)
+        table, key = layout(entries, [f"{s} -> {ld}" for s, ld in pairs], _group_mark, notes,
+                            width, abbreviate=False)
+        legend = f"{GROUP_LEGEND}; {ALIKE}"
+    if key:
+        legend += "; columns: " + ", ".join(key)
+    return table, legend
 
 
-def _detail_mark(cell: dict, notes: Notes) -> str:
+def _detail_mark(cells: list[dict], notes: Notes | None) -> str:
+    if not cells:
+        return ""
+    cell = cells[0]
     status, diff = cell["status"], cell.get("max_abs_diff")
     text = status
     if status in ("pass", "mismatch") and not is_missing(diff):
         text = f"{status} {float(diff):.0e}" if diff else f"{status} 0"
-    return _with_refs(text, notes.refs([cell]))
+    return _with_refs(text, notes.refs([cell]) if notes else [])
 
 
-def detail_table(view: RunView, notes: Notes) -> list[str]:
+def detail_table(view: RunView, notes: Notes, width: int) -> list[str]:
     pairs = _pairs(view)
     pair_of = _pair_of(view)
     index = {(c["model"], c["format"], c["loader"], pair_of(c)): c for c in view.cells}
-    rows = []
+    entries = []
     for model in view.models:
         for fmt in view.formats:
             for loader in view.loaders(fmt):
-                marks = [_detail_mark(index[k], notes) if (k := (model, fmt, loader, p)) in index
-                         else "" for p in pairs]
-                if any(marks):
-                    rows.append([model, fmt, loader, *marks])
-    header = ["model", "format", "loader", *(f"{s} -> {ld}" for s, ld in pairs)]
-    return grid(header, rows) + ["", "(pass/mismatch show max |diff| of predictions against the "
-                                     "save side; [n] is the error below, in full in cells.jsonl)"]
+                cols = [[index[k]] if (k := (model, fmt, loader, p)) in index else []
+                        for p in pairs]
+                if any(cols):
+                    entries.append(Entry(model, f"{fmt}  {loader}", cols))
+    _number(entries, notes)
+    table, _ = layout(entries, [f"{s} -> {ld}" for s, ld in pairs], _detail_mark, notes, width,
+                      corner=("model", "format  loader"), abbreviate=False, repeat=True)
+    return table + [""] + wrap("(pass/mismatch show max |diff| of predictions against the "
+                               "save side; [n] is the error below, in full in cells.jsonl)",
+                               width, indent=" ")
 
 
 def env_lines(view: RunView) -> list[str]:
@@ -238,35 +431,41 @@ def env_line(view: RunView) -> list[str]:
     return [f"Environments: {', '.join(named)}"]
 
 
-def terminal_table(run_path: Path, detail: bool = False, width: int | None = None) -> str:
-    """What `harness run` and `harness show` print: the verdict, the table, the footnotes."""
-    view = RunView(run_path)
+def terminal_table(run_path: Path, detail: bool = False, width: int | None = None,
+                   select: dict | None = None) -> str:
+    """What `harness run` and `harness show` print: the verdict, the table, the footnotes, each
+    line at most `width` columns (the terminal's; 160 when piped)."""
+    view = RunView(run_path, select=select)
     if view.df.empty:
         note = view.missing_note()
         return "(no cells)" + (f"\n{note}" if note else "")
-    width = width or max(100, shutil.get_terminal_size((160, 50)).columns)
-    notes = Notes(width)
-    head = [note, ""] if (note := view.missing_note()) else []
-    verdict_lines = advise.verdicts(view)
+    width = max(MIN_WIDTH, width or shutil.get_terminal_size((160, 50)).columns)
+    notes = Notes(width, models=view.models)
+    head = [*wrap(note, width), ""] if (note := view.missing_note()) else []
+    verdict_lines = advise.verdicts(view, width=width)
     if detail:
         head += env_lines(view) + [""] + (verdict_lines + [""] if verdict_lines else [])
-        table, legend = detail_table(view, notes), None
+        table, legend = detail_table(view, notes, width), None
     else:
         if not verdict_lines or focus_pair(view) is None and \
                 len(advise.upgrades(view)) != len(_pairs(view)):
             head += env_line(view)
         head += verdict_lines + [""]
-        table, legend = compact_table(view, notes)
+        table, legend = compact_table(view, notes, width)
         if len(notes.numbers) > MAX_NOTES:  # the screen holds the most frequent errors
-            top = sorted(notes.cells, key=lambda k: -notes.cells[k])[:MAX_NOTES]
+            top = sorted(notes.numbers, key=lambda k: (-len(notes.cells[k]), notes.numbers[k]))
             hidden = len(notes.numbers) - MAX_NOTES
-            notes = Notes(width, shown=set(top))
-            table, legend = compact_table(view, notes)
+            notes = Notes(width, shown=set(top[:MAX_NOTES]), models=view.models)
+            table, legend = compact_table(view, notes, width)
             legend += (f"; the {MAX_NOTES} most frequent errors are below, {hidden} more "
                        "(unnumbered marks) with --detail")
     counts = view.df["status"].value_counts()
     summary = f"{len(view.df)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-    tail = ["", summary] + ([legend] if legend else []) + ([""] + notes.lines()
-                                                          if notes.numbers else [])
+    tail = ["", *wrap(summary, width, indent="  ")]
+    if legend:
+        tail += wrap(legend, width, indent="  ")
+    if notes.numbers:
+        tail += [""] + notes.lines()
+    head = [piece for line in head for piece in wrap(line, width)]
     # error texts are scrubbed (error_summary); the run's own path stays: it is the user's
     return "\n".join(head + table + tail)
