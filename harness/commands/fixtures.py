@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
     v.add_argument("--results-dir", type=Path, default=Path("results"),
                    help="where results/<run-id>/ goes (default: %(default)s)")
     v.add_argument("--run-id", help="name of the run folder (default: timestamp)")
-    v.add_argument("-j", "--jobs", type=int, default=1, help="environments at once")
+    v.add_argument("-j", "--jobs", type=int, default=1,
+                   help="worker processes at once, one TF each (default: %(default)s)")
     v.add_argument("--cell-timeout", type=float, default=600.0)
     v.add_argument("--quiet", action="store_true", help="do not print the table")
     _common(v)

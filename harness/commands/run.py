@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
                      help="where results/<run-id>/ goes (default: %(default)s)")
     run.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                     help="environments worked on at once (default: %(default)s)")
+                     help="worker processes at once, one TF each (default: the cores, %(default)s)")
     run.add_argument("--cell-timeout", type=float, default=600.0,
                      help="seconds one cell may take (default: %(default)s)")
     run.add_argument("--batch-size", type=int, default=500,
