@@ -213,3 +213,23 @@ def test_a_fixture_run_baselines_on_the_load_env_that_is_its_producer(tmp_path):
                              "`keras.models.load_model` (h5: raises for old-h5") for ln in head)
     # a producer no load env resolves to: no baseline, and the verdict says so
     assert not Advisor(view, "2.12.1", "2.16")._baseline({"2.16"}, {"2.16": "2.16.2"})
+
+
+def test_a_try_run_is_never_the_newest_run_advise_answers_from(tmp_path, capsys):
+    """`harness try` writes under results/try/: advise (and its "newest run") never takes it,
+    however new, unless it is named."""
+    import os
+
+    from harness.advise import find_run
+    from harness.cli import main
+
+    results = tmp_path / "results"
+    full = make_run(results, name="quickstart")
+    tried = make_run(results / "try", name="20261204-try",
+                     rows=[r for r in sample_rows() if r["model"] == "mlp"])
+    os.utime(full / "run.json", (1, 1))  # the try run is the newer one
+    assert find_run(results, "2.12", "2.16") == full
+    assert main(["advise", "--from", "2.12", "--to", "2.16", "--results-dir", str(results)]) == 0
+    assert f"from run {full} " in capsys.readouterr().out
+    assert main(["advise", "--from", "2.12", "--to", "2.16", str(tried)]) == 0
+    assert f"from run {tried} " in capsys.readouterr().out
