@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import execute
+from . import execute, shards
 from .envs import default_cache_dir, get_backend
 from .load_cache import LoadCache
 from .load_phase import LoadPipeline
@@ -57,6 +57,7 @@ class RunOptions:
     cell_timeout: float = 600.0
     run_id: str | None = None
     shard: tuple[int, int] | None = None
+    shard_costs: object | None = None  # shards.Costs: cut the shards by measured seconds
     resume: Path | None = None  # a run folder: finish only the cells it does not have yet
     only: set[tuple] | None = None  # Cell.key()s: run only these cells of the plan (pytest)
     save_cache: bool = True
@@ -89,8 +90,14 @@ class Run:
             self.matrix.as_of = opts.as_of
         self.presaved = {p.key: p for p in opts.presaved}
         planned = list(opts.cells) if opts.cells is not None else self.matrix.cells()
+        self.shard_bounds, self.shard_costs_source = None, None
         if self.shard:
-            planned = shard_cells(planned, *self.shard)
+            span = self._shard_span(planned)
+            if span is None:
+                planned = shard_cells(planned, *self.shard)
+            else:
+                self.shard_bounds = span
+                planned = shards.slice_cells(planned, span)
         if opts.only is not None:
             planned = [c for c in planned if c.key() in opts.only]
         self.planned = planned
@@ -140,6 +147,20 @@ class Run:
         shard = tuple(m["shard"]) if m.get("shard") else None
         return Matrix.from_dict(m["definition"]), shard
 
+    def _shard_span(self, planned: list[Cell]) -> tuple[int, int] | None:
+        """This shard's [lo, hi) in shard order: the one a resumed run recorded, else cut by
+        the given costs; None: the plain count-based slice."""
+        m = (self.previous.info.get("matrix") or {}) if self.previous else {}
+        if m.get("shard_bounds"):
+            lo, hi = m["shard_bounds"]
+            self.shard_costs_source = m.get("shard_costs")
+            return int(lo), int(hi)
+        if self.opts.shard_costs is None:
+            return None
+        k, n = self.shard
+        self.shard_costs_source = self.opts.shard_costs.source
+        return shards.bounds(planned, n, self.opts.shard_costs)[k - 1]
+
     def presaved_of(self, c: Cell) -> Presaved | None:
         return self.presaved.get((c.save_tf, c.model, c.format))
 
@@ -185,6 +206,8 @@ class Run:
                        "formats": m.formats, "loaders": m.loaders, "devices": devices,
                        "as_of": m.as_of, "backend": self.opts.backend,
                        "shard": list(self.shard) if self.shard else None,
+                       "shard_bounds": list(self.shard_bounds) if self.shard_bounds else None,
+                       "shard_costs": self.shard_costs_source,
                        "only": ([list(k) for k in sorted(self.opts.only)]
                                 if self.opts.only is not None else None),
                        "cells": len(self.planned), "definition": m.to_dict(),

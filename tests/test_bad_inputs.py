@@ -30,6 +30,8 @@ def one_line_error(capsys, argv) -> str:
     (["-j", "0"], "-j/--jobs must be at least 1, not 0"),
     (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
     (["--shard", "0/2"], "bad --shard '0/2'"),
+    (["--shard", "auto"], "--shard auto: no CI shard index in the environment"),
+    (["--shard", "1/2", "--shard-costs", "/nonexistent/run"], "/nonexistent/run is not a run"),
     (["--as-of", "2099-13-45"], "--as-of '2099-13-45': not a real date"),
     (["--as-of", "2099-01-01"], "--as-of 2099-01-01 is in the future"),
     (["--as-of", "yesterday"], "--as-of 'yesterday': expected a date YYYY-MM-DD"),

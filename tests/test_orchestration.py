@@ -499,3 +499,40 @@ def test_a_waiting_host_wakes_when_the_feed_grows():
     t0 = time.monotonic()
     feed.nap(0.05)  # a closed feed: a plain sleep, never a busy loop
     assert time.monotonic() - t0 >= 0.05
+
+
+def test_shards_cut_by_measured_seconds_tile_the_plan_and_resume_the_same_slice(tmp_path,
+                                                                                 capsys):
+    """--shard-costs: the cut follows an earlier run's seconds, is recorded, and a resumed shard
+    finishes exactly its own slice; shards cut by different costs are refused by merge."""
+    from harness.shards import read_costs
+
+    matrix = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
+                    formats=["h5", "savedmodel"])
+    whole = run(tmp_path, run_id="whole", matrix=matrix)
+    lines = (whole / "cells.jsonl").read_text().splitlines()
+    rows = [json.loads(ln) for ln in lines]
+    for r in rows:  # make the 2.16 side ten times dearer than the 2.12 side
+        r["seconds"] = 10.0 if r["load_tf"] == "2.16" else 1.0
+    (whole / "cells.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    costs = read_costs(whole)
+    runs = [run(tmp_path, run_id=f"c{k}", matrix=matrix, shard=(k, 2), shard_costs=costs)
+            for k in (1, 2)]
+    sizes = [len(read_run(r).rows) for r in runs]
+    assert sum(sizes) == len(matrix.cells()) and sizes[0] > sizes[1]  # the cheap side is longer
+    info = json.loads((runs[0] / "run.json").read_text())["matrix"]
+    assert info["shard_costs"] == "whole" and info["shard_bounds"] == [0, sizes[0]]
+    # resume of the second shard with one cell lost: that cell again, nothing of the first's
+    second = runs[1] / "cells.jsonl"
+    kept = second.read_text().splitlines()
+    second.write_text("\n".join(kept[:-1]) + "\n")
+    resumed = Run(RunOptions(backend="stub", resume=runs[1], cache_dir=tmp_path / "cache",
+                             jobs=2, cell_timeout=30)).execute().path
+    assert len(read_run(resumed).rows) == sizes[1]
+    assert cli(["merge", *map(str, runs), "--out", str(tmp_path / "all")]) == 0
+    merged = read_run(tmp_path / "all")
+    assert {Cell.from_row(r).key() for r in merged.rows} == {c.key() for c in matrix.cells()}
+    by_count = run(tmp_path, run_id="n1", matrix=matrix, shard=(1, 2))
+    capsys.readouterr()
+    assert cli(["merge", str(by_count), str(runs[1]), "--out", str(tmp_path / "mixed")]) == 2
+    assert "their slices do not tile the plan" in capsys.readouterr().err

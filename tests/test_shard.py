@@ -99,3 +99,61 @@ def test_two_real_shards_merge_into_the_whole_plan(tmp_path, cache_dir, uv_avail
     assert not (tmp_path / "x").exists()
     rc = cli_main(["merge", str(runs[0].path), "--out", str(out)])  # never over a result
     assert rc == 2 and "exists and is not empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"HARNESS_SHARD_INDEX": "3", "HARNESS_SHARD_TOTAL": "8"}, (3, 8)),  # the workflow's, 1-based
+    ({"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"}, (1, 4)),  # GitLab: 1-based
+    ({"CIRCLE_NODE_INDEX": "0", "CIRCLE_NODE_TOTAL": "4"}, (1, 4)),  # CircleCI: 0-based
+    ({"BUILDKITE_PARALLEL_JOB": "3", "BUILDKITE_PARALLEL_JOB_COUNT": "4"}, (4, 4)),
+    ({"JOB_COMPLETION_INDEX": "7", "HARNESS_SHARD_TOTAL": "8"}, (8, 8)),  # Kubernetes
+])
+def test_shard_auto_reads_each_ci_index(env, expected):
+    from harness.shards import auto_shard
+
+    assert auto_shard(env)[0] == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "no CI shard index in the environment"),
+    ({"JOB_COMPLETION_INDEX": "2"}, "HARNESS_SHARD_TOTAL is not"),
+    ({"CI_NODE_INDEX": "0", "CI_NODE_TOTAL": "4"}, "are no index of a shard"),  # GitLab is 1-based
+    ({"CIRCLE_NODE_INDEX": "4", "CIRCLE_NODE_TOTAL": "4"}, "are no index of a shard"),
+    ({"BUILDKITE_PARALLEL_JOB": "x", "BUILDKITE_PARALLEL_JOB_COUNT": "4"}, "no index"),
+])
+def test_shard_auto_without_a_usable_index_is_one_clear_error(env, message):
+    from harness.errors import UserError
+    from harness.shards import auto_shard
+
+    with pytest.raises(UserError, match=message):
+        auto_shard(env)
+
+
+def test_shards_cut_by_cost_are_balanced_where_counts_are_not():
+    from harness.shards import Costs, bounds, slice_cells
+
+    cells = NIGHTLY.cells()
+    # Keras-3-side loads five times dearer, one format dearer still: counts would not balance
+    seconds = {c.key(): (5.0 if c.load_tf >= "2.16" else 1.0) * (4 if c.format == "h5" else 1)
+               for c in cells}
+    costs = Costs(seconds, "earlier")
+    for n in (2, 8):
+        spans = bounds(cells, n, costs)
+        parts = [slice_cells(cells, s) for s in spans]
+        assert sum(map(len, parts)) == len(cells) and set().union(*map(set, parts)) == set(cells)
+        loads = [sum(costs.of(sorted(p, key=lambda c: (c.load_tf, c.load_device)))) for p in parts]
+        by_count = [sum(seconds[c.key()] for c in shard_cells(cells, k, n))
+                    for k in range(1, n + 1)]
+        mean = sum(loads) / n
+        assert max(loads) / mean < 1.02 < max(by_count) / (sum(by_count) / n)
+
+
+def test_plan_prints_the_shards_as_a_ci_job_matrix(tmp_path, capsys):
+    assert cli_main(["plan", "--matrix", "matrix/smoke.toml", "--shards", "3", "--json",
+                     "--results-dir", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["shard"] for r in out["include"]] == ["1/3", "2/3", "3/3"]
+    total = len(Matrix.load("matrix/smoke.toml").cells())
+    assert sum(r["cells"] for r in out["include"]) == total
+    assert cli_main(["plan", "--matrix", "matrix/smoke.toml", "--shards", "0"]) == 2
+    assert "--shards 0" in capsys.readouterr().err

@@ -47,6 +47,13 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
         if infos and _definition(info) != _definition(infos[0]):
             raise UserError(f"{run} ran another matrix than {runs[0]}; merge only shards of "
                             "one matrix")
+        costs = (info.get("matrix") or {}).get("shard_costs")
+        if infos and (info.get("matrix") or {}).get("shard") and \
+                costs != (infos[0].get("matrix") or {}).get("shard_costs"):
+            raise UserError(f"{run} was cut by the costs of {costs or 'cell count'}, {runs[0]} by "
+                            f"{(infos[0].get('matrix') or {}).get('shard_costs') or 'cell count'}: "
+                            "their slices do not tile the plan; run every shard with the same "
+                            "--shard-costs")
         infos.append(info)
         for r in run_rows:
             key = Cell.from_row(r).key()
@@ -67,7 +74,8 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
     merged = dict(first)
     merged["run_id"] = out.name
     merged["matrix"] = dict(first.get("matrix") or {}) | {
-        "shard": None, "cells": len(planned) if planned is not None else len(rows)}
+        "shard": None, "shard_bounds": None, "shard_costs": None,
+        "cells": len(planned) if planned is not None else len(rows)}
     merged["environments"] = {}
     for info in infos:
         merged["environments"] |= info.get("environments") or {}
@@ -77,6 +85,7 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
     merged["finished"] = max(ends) if ends and len(ends) == len(infos) else None
     merged["merged_from"] = [{"path": str(run), "run_id": i.get("run_id"),
                               "shard": (i.get("matrix") or {}).get("shard"),
+                              "shard_costs": (i.get("matrix") or {}).get("shard_costs"),
                               "host": i.get("host"), "started": i.get("started"),
                               "finished": i.get("finished")}
                              for run, i in zip(runs, infos, strict=True)]

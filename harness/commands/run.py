@@ -35,8 +35,14 @@ def add_parser(sub) -> None:
                           "breaks from what X already fails (the saves are the same; they cost "
                           "one more load pass)")
     run.add_argument("--shard", metavar="K/N",
-                     help="run only the K-th of N deterministic slices of the cells "
-                          "(join the shards with `harness merge`)")
+                     help="run only the K-th of N deterministic slices of the cells (join the "
+                          "shards with `harness merge`); `auto`: K and N from the CI job's "
+                          "variables (GitHub via HARNESS_SHARD_INDEX/TOTAL, GitLab, CircleCI, "
+                          "Buildkite, Kubernetes Indexed Jobs)")
+    run.add_argument("--shard-costs", metavar="RUN|none", default=None,
+                     help="cut the shards by the cells' measured seconds in RUN (default: the "
+                          "newest complete run of the same matrix under --results-dir; none: "
+                          "by cell count); every shard of one night must see the same")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="finish only the cells results/<run-id> does not have yet")
     run.add_argument("--no-save-cache", dest="save_cache", action="store_false",
@@ -133,6 +139,14 @@ def build_options(args):
     elif not (args.save and args.load):
         raise UserError("give --save and --load, or --matrix FILE, or --resume RUN")
     _check_paths(args)
+    shard = None
+    if args.shard == "auto":
+        from ..shards import auto_shard
+
+        shard, source = auto_shard()
+        print(f"harness: shard {shard[0]}/{shard[1]} from {source}", file=sys.stderr)
+    elif args.shard:
+        shard = parse_shard(args.shard)
     if args.memory_limit_mb is not None and args.memory_limit_mb < 256:
         raise UserError(f"--memory-limit {args.memory_limit_mb}: give megabytes, at least 256 "
                         "(TensorFlow alone needs about 1 GB)")
@@ -142,11 +156,30 @@ def build_options(args):
         load_devices=args.load_devices, matrix=matrix, results_dir=args.results_dir,
         cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of, python=args.python,
         jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
-        shard=parse_shard(args.shard) if args.shard else None, resume=args.resume,
+        shard=shard, shard_costs=shard_costs(args, matrix) if shard else None,
+        resume=args.resume,
         save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,
         batch_size=args.batch_size, load_cache=not args.fresh, unsafe=args.unsafe,
         memory_limit_mb=args.memory_limit_mb, baseline=args.baseline,
         command=["harness", *sys.argv[1:]] if sys.argv and "harness" in sys.argv[0] else None)
+
+
+def shard_costs(args, matrix):
+    """The measured seconds the shards are cut by (shards.Costs), or None: by cell count."""
+    from .. import shards
+    from ..matrix import from_flags
+
+    if args.shard_costs == "none":
+        return None
+    if args.shard_costs:
+        return shards.read_costs(Path(args.shard_costs))
+    if matrix is None:
+        matrix = from_flags(args.save or [], args.load or [], args.models, args.formats,
+                            args.loaders, args.devices, args.save_devices, args.load_devices,
+                            baseline=args.baseline)
+    if args.as_of:
+        matrix = dataclasses.replace(matrix, as_of=args.as_of)
+    return shards.find_costs(args.results_dir, matrix.to_dict())
 
 
 def _interrupt(signum, frame):
