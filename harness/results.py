@@ -145,6 +145,12 @@ class RunData:
     rows: list[dict] = field(default_factory=list)
     bad_lines: int = 0  # lines of cells.jsonl that are no row (cut, garbage, not an object)
     planned: list[Cell] | None = None  # None: run.json does not say (an old run)
+    conflicts: dict[tuple, list[str]] = field(default_factory=dict)  # key -> its rows' statuses
+
+    @property
+    def inconsistent(self) -> list[tuple[dict, str]]:
+        """Pass rows whose own figures say otherwise (a hand edit, a broken writer)."""
+        return [(r, why) for r in self.rows if (why := pass_row_problem(r))]
 
     @property
     def present(self) -> set[tuple]:
@@ -175,7 +181,27 @@ class RunData:
         if self.bad_lines:
             parts.append(f"{self.bad_lines} line(s) of {self.path / 'cells.jsonl'} are not "
                          "cell rows and were skipped")
+        parts += self.integrity()
         return "; ".join(parts) or None
+
+    def integrity(self) -> list[str]:
+        """What makes the rows untrustworthy as a whole, one phrase each: cells with rows that
+        disagree, rows outside the plan, pass rows their own figures contradict."""
+        parts = []
+        if self.conflicts:
+            key, statuses = next(iter(self.conflicts.items()))
+            parts.append(f"{len(self.conflicts)} cell(s) have rows that disagree (e.g. "
+                         f"{' / '.join(map(str, key[4:7]))} {key[0]} -> {key[2]}: "
+                         f"{', then '.join(statuses)}; the first is shown)")
+        extra = self.extra
+        if extra:
+            parts.append(f"{len(extra)} row(s) are for cells outside the run's plan")
+        bad = self.inconsistent
+        if bad:
+            r, why = bad[0]
+            parts.append(f"{len(bad)} pass row(s) contradict their own figures (e.g. "
+                         f"{r['model']} / {r['format']} / {r['loader']}: {why})")
+        return parts
 
 
 def read_run_info(path: Path) -> dict:
@@ -268,13 +294,35 @@ def read_run(path: Path) -> RunData:
     path = Path(path)
     info = read_run_info(path)
     rows, bad = scan_rows(path / "cells.jsonl")
-    seen, unique = set(), []
+    seen: dict[tuple, dict] = {}
+    conflicts: dict[tuple, list[str]] = {}
     for r in rows:
         key = Cell.from_row(r).key()
         if key not in seen:
-            seen.add(key)
-            unique.append(r)
-    return RunData(path, info, unique, bad, planned_cells(info))
+            seen[key] = r
+        elif r.get("status") != seen[key].get("status"):
+            conflicts.setdefault(key, [seen[key]["status"]]).append(r["status"])
+    return RunData(path, info, list(seen.values()), bad, planned_cells(info), conflicts)
+
+
+def pass_row_problem(row: dict) -> str | None:
+    """Why a `pass` row cannot be one by its own figures (None: it can, or it is no pass):
+    parameters it says differ, a difference that is no number, a `differs` list."""
+    if row.get("status") != "pass":
+        return None
+    total, equal = row.get("params_total"), row.get("params_equal")
+    if isinstance(total, int) and isinstance(equal, int) and equal < total:
+        return f"parameters {equal}/{total} bit-identical"
+    if isinstance(row.get("params_extra"), int) and row["params_extra"] > 0:
+        return f"{row['params_extra']} extra parameter(s)"
+    for k in ("max_abs_diff", "max_rel_diff"):
+        v = row.get(k)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)
+                              or v != v or v in (float("inf"), float("-inf"))):
+            return f"{k} {v}"
+    if row.get("differs"):
+        return f"differs: {', '.join(map(str, row['differs']))}"
+    return None
 
 
 def load_frame(run_path: Path, rows: list[dict] | None = None):

@@ -17,6 +17,12 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="write the merged run even when planned cells are in no shard "
                         "(it then stays incomplete: `harness check` is not green on it)")
+    p.add_argument("--prefer", choices=("first", "last"), default=None,
+                   help="when runs disagree on a cell (another status), keep the row of the "
+                        "first or the last run given (default: refuse, naming the cell)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="merge runs whose environment of one name resolved to other versions "
+                        "(default: refuse, naming them); the merged run records it as mixed")
 
 
 def _read(run: Path) -> tuple[dict, list[dict]]:
@@ -33,7 +39,28 @@ def _definition(info: dict) -> dict | None:
     return (info.get("matrix") or {}).get("definition")
 
 
-def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
+def _mixed(infos: list[dict], runs: list[Path]) -> list[str]:
+    """Environments of one name that resolved to other versions in different runs."""
+    first: dict[str, tuple[Path, dict]] = {}
+    out = []
+    for run, info in zip(runs, infos, strict=True):
+        for label, env in (info.get("environments") or {}).items():
+            resolved = (env or {}).get("resolved") if isinstance(env, dict) else None
+            if not resolved:
+                continue
+            if label not in first:
+                first[label] = (run, resolved)
+            elif resolved != first[label][1]:
+                keys = sorted(k for k in set(resolved) | set(first[label][1])
+                              if resolved.get(k) != first[label][1].get(k))
+                out.append(f"{label}: " + ", ".join(
+                    f"{k} {first[label][1].get(k)} in {first[label][0]}, {resolved.get(k)} in "
+                    f"{run}" for k in keys[:3]))
+    return out
+
+
+def merge(runs: list[Path], out: Path, allow_missing: bool = False, prefer: str | None = None,
+          allow_mixed: bool = False) -> dict:
     """Write the merged run; return a summary (rows, duplicates, missing)."""
     from ..matrix import Matrix
     from ..plan import Cell
@@ -41,7 +68,7 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
 
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--out {out} exists and is not empty")
-    infos, rows, seen, duplicates = [], [], set(), 0
+    infos, rows, seen, duplicates = [], [], {}, 0
     for run in runs:
         info, run_rows = _read(run)
         if infos and _definition(info) != _definition(infos[0]):
@@ -59,13 +86,27 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
             key = Cell.from_row(r).key()
             if key in seen:
                 duplicates += 1
+                kept = seen[key]
+                if rows[kept].get("status") != r.get("status"):
+                    if prefer is None:
+                        raise UserError(
+                            f"{run} and an earlier run disagree on {key[0]} -> {key[2]} "
+                            f"{key[4]} / {key[5]} / {key[6]}: {rows[kept]['status']} vs "
+                            f"{r['status']}; say which wins with --prefer first|last")
+                    if prefer == "last":
+                        rows[kept] = r
                 continue
-            seen.add(key)
+            seen[key] = len(rows)
             rows.append(r)
+    mixed = _mixed(infos, runs)
+    if mixed and not allow_mixed:
+        raise UserError("the runs' environments resolved differently (" + "; ".join(mixed)
+                        + "): their cells are not one matrix; --allow-mixed merges them anyway "
+                        "and marks the run mixed")
     planned = None
     if _definition(infos[0]):
         planned = {c.key() for c in Matrix.from_dict(_definition(infos[0])).cells()}
-    missing = len(planned - seen) if planned is not None else None
+    missing = len(planned - set(seen)) if planned is not None else None
     if missing and not allow_missing:
         raise UserError(f"{missing} of {len(planned)} planned cells are in no run given (a shard "
                         "missing or unfinished?); finish it with `harness run --resume`, or "
@@ -89,7 +130,8 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
                               "host": i.get("host"), "started": i.get("started"),
                               "finished": i.get("finished")}
                              for run, i in zip(runs, infos, strict=True)]
-    merged["merge"] = {"rows": len(rows), "duplicates": duplicates, "missing": missing}
+    merged["merge"] = {"rows": len(rows), "duplicates": duplicates, "missing": missing,
+                       "prefer": prefer, "mixed_environments": mixed or None}
     out.mkdir(parents=True, exist_ok=True)
     run_dir = RunDir(out)
     run_dir.write_run_info(merged)
@@ -100,7 +142,8 @@ def merge(runs: list[Path], out: Path, allow_missing: bool = False) -> dict:
 
 
 def main(args) -> int:
-    summary = merge(args.runs, args.out, allow_missing=args.allow_missing)
+    summary = merge(args.runs, args.out, allow_missing=args.allow_missing, prefer=args.prefer,
+                    allow_mixed=args.allow_mixed)
     print(f"merged {len(args.runs)} run(s): {summary['rows']} cells into {args.out}"
           + (f"; {summary['duplicates']} duplicate row(s) dropped" if summary["duplicates"]
              else ""))

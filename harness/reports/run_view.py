@@ -220,6 +220,7 @@ class RunView:
         if self.data.bad_lines:
             notes.append(f"{self.data.bad_lines} line(s) of cells.jsonl are no cell row and "
                          "were skipped")
+        notes += self.data.integrity()
         return "; ".join(notes) or None
 
     # --- metadata -----------------------------------------------------------------------------
