@@ -457,6 +457,9 @@ def render(advisor: Advisor, width: int | None = None) -> str:
              f"from run {view.path} ({view.date}; models: {', '.join(view.models)})"]
     if not advisor.baselined:
         lines.append(no_baseline_line(old))
+    note = view.missing_note()
+    if note:  # a loader whose cells are missing is absent below: say why
+        lines.append(f"note: {note}")
     lines.append("")
     lines += legacy_summary(advisor)
     for fmt in view.formats:

@@ -161,3 +161,33 @@ def test_advise_refuses_versions_and_runs_that_cannot_exist(tmp_path, capsys, ar
     err = one_line_error(capsys, ["advise", *argv, "--results-dir", str(tmp_path)])
     assert msg in err
     assert "harness run" not in err  # no command suggested that cannot work
+
+
+def test_report_out_that_is_a_file(tmp_path, capsys):
+    from test_reports_sample import make_run
+
+    run = make_run(tmp_path)
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    err = one_line_error(capsys, ["report", str(run), "--out", str(target), "--formats", "md"])
+    assert f"--out {target} is a file: give a folder for the reports" in err
+    assert target.read_text() == "mine"
+
+
+def test_inspect_negative_variables(tmp_path, capsys):
+    f = tmp_path / "m.h5"
+    f.write_bytes(b"\x89HDF\r\n\x1a\n")
+    err = one_line_error(capsys, ["inspect", str(f), "--variables", "-1"])
+    assert "--variables -1: give how many to list, 0 or more" in err
+
+
+def test_advise_on_an_incomplete_run_says_so(tmp_path, capsys):
+    from test_reports_sample import make_run, sample_rows
+
+    rows = sample_rows()
+    run = make_run(tmp_path, rows=rows)
+    lines = (run / "cells.jsonl").read_text().splitlines()
+    (run / "cells.jsonl").write_text("\n".join(lines[:-3]) + "\n")
+    assert cli_main(["advise", "--from", "2.12", "--to", "2.16", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "note: 3 of " in out and "planned cells missing" in out

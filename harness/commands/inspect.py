@@ -236,6 +236,8 @@ def _interrupt(signum, frame):
 
 def main(args) -> int:
     validate_env_options(args)
+    if args.variables < 0:
+        raise UserError(f"--variables {args.variables}: give how many to list, 0 or more")
     spec = args.tf or _default_spec(args.python)
     old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:  # SIGTERM/SIGHUP unwind like Ctrl-C: the worker killed, the temp folder removed

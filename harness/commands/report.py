@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import UserError
 from .common import csv
 
 
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     from ..reports import DEFAULT_FORMATS, png, write_reports
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} is a file: give a folder for the reports")
     formats = args.formats
     if formats is None:
         formats = [f for f in DEFAULT_FORMATS if f != "png" or png.available()]
