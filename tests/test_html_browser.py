@@ -100,17 +100,20 @@ document.getElementById("f").addEventListener("load", function () {{
   document.body.setAttribute("data-measured", JSON.stringify({{
     rendered: d.body.getAttribute("data-rendered"), scrollWidth: e.scrollWidth,
     clientWidth: e.clientWidth, height: e.scrollHeight, verdict: box("verdict"),
-    overview: box("overview"), squares: d.querySelectorAll("#overview a.ov").length}}));
+    overview: box("overview"), squares: d.querySelectorAll("#overview a.ov").length,
+    ...(function () {{ {action} }})()}}));
 }});
 </script></body></html>"""
 
 
-def measure(browser, url: str, tmp, width: int = 1000, height: int = 900) -> dict:
+def measure(browser, url: str, tmp, width: int = 1000, height: int = 900,
+            action: str = "return {};") -> dict:
     """The page laid out in a frame of width x height px (its viewport): scroll width against
-    client width, full height, where the verdict and the overview sit.  The frame reads its
-    page's DOM, which file:// allows only with --allow-file-access-from-files."""
+    client width, full height, where the verdict and the overview sit, and what `action` (the
+    body of a function of `d`, the page's document) returns.  The frame reads its page's DOM,
+    which file:// allows only with --allow-file-access-from-files."""
     probe = tmp / "probe.html"
-    probe.write_text(PROBE.format(url=url, width=width, height=height))
+    probe.write_text(PROBE.format(url=url, width=width, height=height, action=action))
     proc = chrome(browser, "--allow-file-access-from-files", "--dump-dom", probe.as_uri(),
                   tmp=tmp)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -183,6 +186,25 @@ def test_the_overview_has_a_square_per_model_and_format(browser, page, tmp_path)
         assert sq["href"] == f"#grid-{fmt}"
         block = text.split(f'id="grid-{fmt}"', 1)[1].split("</details>", 1)[0]
         assert f'id="row-{fmt}-{model}"' in block
+
+
+def test_a_square_of_the_overview_opens_its_cells(browser, full_page, tmp_path):
+    # a full-size run starts with every block of cells closed; a click on keras-v3 / rnn
+    # opens that block, marks rnn's rows and scrolls them into the window
+    action = """
+      const before = d.getElementById("grid-keras-v3").open;
+      d.querySelector('#overview a.ov[data-format="keras-v3"][data-model="rnn"]').click();
+      const row = d.getElementById("row-keras-v3-rnn").getBoundingClientRect();
+      const hit = [...d.querySelectorAll("#grids tr.hit")];
+      return {before: before, after: d.getElementById("grid-keras-v3").open,
+              rowTop: Math.round(row.top), hits: hit.length,
+              hitModels: [...new Set(hit.map(r => r.dataset.model))],
+              hitFormats: [...new Set(hit.map(r => r.closest("details").dataset.format))]};"""
+    m = measure(browser, full_page.as_uri(), tmp_path, action=action)
+    assert m["before"] is False and m["after"] is True, m
+    assert 0 <= m["rowTop"] < 900, m
+    assert m["hitModels"] == ["rnn"] and m["hitFormats"] == ["keras-v3"], m
+    assert m["hits"] == 6, m  # keras-v3: the five load_model calls and h5py.File
 
 
 def test_filters_apply_to_the_overview_and_the_advice_too(browser, page, tmp_path):
