@@ -156,6 +156,21 @@ def test_at_1000px_no_horizontal_scroll_and_the_overview_on_the_first_screen(
           f"height {m['height']}, overview {m['overview']}")
 
 
+@pytest.mark.parametrize("axis", ["model", "format", "loader"])
+def test_at_1000px_an_open_filter_stays_in_the_window(browser, full_page, tmp_path, axis):
+    action = f"""
+      d.querySelector('details.fdrop[data-axis="{axis}"]').open = true;
+      const r = d.querySelector('details.fdrop[data-axis="{axis}"] .fgroup')
+                 .getBoundingClientRect();
+      return {{openScrollWidth: d.documentElement.scrollWidth, left: Math.round(r.left),
+              right: Math.round(r.right), chips: d.querySelectorAll(
+                'details.fdrop[data-axis="{axis}"] label.chip').length}};"""
+    m = measure(browser, full_page.as_uri(), tmp_path, action=action)
+    assert m["openScrollWidth"] <= m["clientWidth"], m
+    assert 0 <= m["left"] < m["right"] <= m["clientWidth"], m
+    assert m["chips"] == {"model": 13, "format": 14, "loader": 25}[axis], m
+
+
 def test_at_1000px_a_wide_run_scrolls_in_its_tables_not_the_page(browser, tmp_path):
     # ten load versions: the per-cell table and heatmaps are wider than the window
     loads = ("2.12", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21")

@@ -26,17 +26,16 @@ main { padding: 0 24px 40px; }
   flex-wrap: wrap; align-items: center; gap: 6px 14px; position: sticky; top: 0;
   background: #fff; z-index: 3; font-size: 13px; }
 #filters .flabel { color: var(--muted); }
-.fdrop { position: relative; }
+.fdrop { position: static; }  /* its pop-up spans the bar (the sticky bar holds it) */
 .fdrop > summary { cursor: pointer; border: 1px solid var(--line); border-radius: 14px;
   padding: 1px 10px; list-style: none; user-select: none; }
 .fdrop > summary::-webkit-details-marker { display: none; }
 .fdrop > summary::after { content: " \25BE"; color: var(--muted); }
 .fdrop.active > summary { border-color: #1c7ed6; background: #e7f5ff; }
-.fdrop[open] > .fgroup { position: absolute; left: 0; top: calc(100% + 4px); z-index: 4;
-  width: max-content; max-width: min(620px, calc(100vw - 48px)); background: #fff;
+.fdrop[open] > .fgroup { position: absolute; left: 24px; right: 24px; top: calc(100% - 2px);
+  z-index: 4; max-height: 60vh; overflow: auto; background: #fff;
   border: 1px solid var(--line); border-radius: 8px; padding: 8px;
   box-shadow: 0 6px 18px rgba(0,0,0,.12); }
-.fdrop[data-axis="loader"][open] > .fgroup { left: auto; right: 0; }
 .fgroup { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; }
 .chip { display: inline-flex; align-items: center; gap: 4px; border: 1px solid var(--line);
   border-radius: 14px; padding: 1px 9px; cursor: pointer; user-select: none; font-size: 12.5px; }
