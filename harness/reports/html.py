@@ -40,9 +40,10 @@ def _cell_payload(view: RunView, i: int, cell: dict) -> dict:
 
 
 def changes(view: RunView, old: str, new: str) -> dict:
-    """What the upgrade old -> new makes of each (format, loader, model), in verdict.py's words
-    (works, breaks, already, fixed, new, ...): the page's model x format overview marks the
-    squares where a loader breaks, and hides advice rows about models the filters leave out."""
+    """What the upgrade old -> new makes of each (format, loader, model) that does not simply keep
+    working, in verdict.py's words (breaks, already, fixed, new, ...): the page's model x format
+    overview marks the squares where a loader breaks, and hides advice rows about models the
+    filters leave out."""
     advisor = advise.Advisor(view, old, new)
     out: dict[str, dict[str, dict[str, str]]] = {}
     for fmt in view.formats:
@@ -53,7 +54,12 @@ def changes(view: RunView, old: str, new: str) -> dict:
             before = advisor.cells(old, advisor.base, fmt, loader) if advisor.base else {}
             v = verdict.loader_verdict(fmt, loader, view.models, before, after,
                                        advisor.baselined)
-            out.setdefault(fmt, {})[loader] = {o.model: o.change for o in v.outcomes}
+            # what simply keeps working (or does not apply) is left out: the page looks for the
+            # rest, and a run of many pairs stays small
+            kept = {o.model: o.change for o in v.outcomes
+                    if o.change not in (verdict.WORKS, verdict.NA)}
+            if kept:
+                out.setdefault(fmt, {})[loader] = kept
     return out
 
 
