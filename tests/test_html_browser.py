@@ -237,6 +237,17 @@ def test_filters_apply_to_the_overview_and_the_advice_too(browser, page, tmp_pat
     assert "tf.train.Checkpoint.restore</code> (tf-checkpoint" not in verdict_box
     assert "keras.models.load_model</code> (h5" in verdict_box
     assert "line(s) about loaders the filters leave out are hidden" in verdict_box
+    # a model filter hides no verdict line, and the verdict says whose lines they are
+    text = html.unescape(dom(browser, path.as_uri() + "#model=mlp", tmp_path))
+    verdict_box = text.split('<div id="verdict"', 1)[1].split('<div id="overview"', 1)[0]
+    assert "The verdict's lines are the whole run's" in verdict_box
+
+
+def test_one_format_shows_its_cells_open(browser, full_page, tmp_path):
+    text = dom(browser, full_page.as_uri() + "#format=h5", tmp_path)
+    assert re.search(r'<details class="fmt-block" id="grid-h5" data-format="h5" open="">', text)
+    text = dom(browser, full_page.as_uri(), tmp_path)  # 1326 cells: every block closed
+    assert not re.search(r'<details class="fmt-block"[^>]* open=""', text)
 
 
 def test_every_call_the_advice_shows_is_python_to_paste(browser, full_page, tmp_path):

@@ -365,12 +365,13 @@ PAGE_JS = r"""
   }
 
   // --- every cell, a collapsible block per format --------------------------------------------
-  const OPEN_UP_TO = 150;  // visible cells up to this many: every block starts open
+  const OPEN_UP_TO = 150;  // visible cells up to this many (or one format): blocks start open
   const opened = {};  // format -> the reader's own open/closed choice
   function drawGrids(cells) {
     const box = document.getElementById("grids");
     box.replaceChildren();
     const dirs = PAIRS.filter(([sv, ld]) => cells.some(c => c.save === sv && c.load === ld));
+    const oneFormat = new Set(cells.map(c => c.format)).size === 1;
     for (const fmt of DATA.formats) {
       const mine = cells.filter(c => c.format === fmt);
       if (!mine.length) continue;
@@ -415,7 +416,7 @@ PAGE_JS = r"""
           mine.length + " cells: " + STATUSES.filter(st => counts[st])
             .map(st => counts[st] + " " + st).join(", ")})),
         el("div", {class: "scroll"}, table));
-      block.open = fmt in opened ? opened[fmt] : cells.length <= OPEN_UP_TO;
+      block.open = fmt in opened ? opened[fmt] : cells.length <= OPEN_UP_TO || oneFormat;
       block.addEventListener("toggle", () => { opened[fmt] = block.open; });
       box.append(block);
     }
@@ -521,8 +522,11 @@ PAGE_JS = r"""
     });
     for (const line of u.legacy)
       if (line) box.append(el("p", {class: "legacy more"}, codeText(line)));
+    const narrowed = AXES.some(axis => selected[axis].size !== DATA[axis + "s"].length);
     if (hidden) box.append(el("p", {class: "note", text: hidden + " line(s) about loaders the " +
       "filters leave out are hidden; the counts in the first line are the whole run's."}));
+    else if (narrowed) box.append(el("p", {class: "note", text: "The verdict's lines are the " +
+      "whole run's (every model and format); the filters narrow everything below it."}));
     box.append(el("p", {}, el("button", {class: "toggle", text: verdictFull
       ? "show less" : "show the whole verdict" + (more ? " (" + more + " more lines: what " +
         "already fails, what still reads, the fixes)" : ""),
