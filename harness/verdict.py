@@ -320,6 +320,12 @@ def kind_phrases(v: LoaderVerdict, *changes: str, sized: bool = True,
 
 # --- a loader written as the Python a user pastes ------------------------------------------
 
+# Each is one line of Python that parses (tests/test_verdict.py checks every loader of
+# vocab.FORMAT_LOADERS): the API as the worker calls it, with the user's own objects as
+# placeholders (path, model, x, sess, var_list, MyLayer).  A loader whose API takes no path (a
+# Session, a GraphDef) is written with what it does take, not as `name(path)`.
+_SESSION = "with tf.Graph().as_default(), tf.compat.v1.Session() as sess: "
+_GRAPH_DEF = 'tf.compat.v1.GraphDef.FromString(open(path, "rb").read())'
 _ARG_CALLS = {
     "compile=False": "{name}(path, compile=False)",
     "custom_objects": '{name}(path, custom_objects={{"MyLayer": MyLayer}})',
@@ -327,19 +333,28 @@ _ARG_CALLS = {
     "no_custom_code": "{name}(path)  # in a process without the model's code",
     "call_endpoint=serving_default": '{name}(path, call_endpoint="serving_default")',
     "call": "{name}(path)(x)",
-    "MirroredStrategy": "with tf.distribute.MirroredStrategy().scope(): {name}(path)",
     "expect_partial,new_head": "tf.train.Checkpoint(model=model).restore(path).expect_partial()",
     "var_list": "tf.compat.v1.train.Saver(var_list).restore(sess, path)",
 }
+_STRATEGY = "with tf.distribute.MirroredStrategy().scope(): "
 _PLAIN_CALLS = {
     "model.load_weights": "model.load_weights(path)",
     "tf.train.Checkpoint.restore": "tf.train.Checkpoint(model=model).restore(path)",
-    "tf.train.CheckpointManager": "tf.train.CheckpointManager(ckpt, dir, max_to_keep=1)"
-                                  ".restore_or_initialize()",
+    "tf.train.CheckpointManager": "tf.train.CheckpointManager(tf.train.Checkpoint(model=model), "
+                                  "path, max_to_keep=1).restore_or_initialize()",
     "tf.lite.Interpreter": "tf.lite.Interpreter(model_path=path)",
     "ai_edge_litert.interpreter.Interpreter": "ai_edge_litert.interpreter.Interpreter("
                                               "model_path=path)",
     "h5py.File": 'h5py.File(path, "r")',
+    "onnxruntime.InferenceSession": 'onnxruntime.InferenceSession(path, providers=['
+                                    '"CPUExecutionProvider"])',
+    "tf.compat.v1.saved_model.loader.load": _SESSION + 'tf.compat.v1.saved_model.loader.load('
+                                            'sess, ["serve"], path)',
+    "tf.compat.v1.train.import_meta_graph": _SESSION + "tf.compat.v1.train.import_meta_graph("
+                                            'path + ".meta").restore(sess, path)',
+    "tf.compat.v1.import_graph_def": f'tf.compat.v1.import_graph_def({_GRAPH_DEF}, name="")',
+    "tf.compat.v1.wrap_function": "tf.compat.v1.wrap_function(lambda: "
+                                  f'tf.compat.v1.import_graph_def({_GRAPH_DEF}, name=""), [])',
 }
 
 
@@ -348,8 +363,11 @@ def python_call(loader: str) -> str:
     compile=False)`: a fix written as the call a user pastes."""
     name, _, arg = loader.partition("[")
     arg = arg.rstrip("]")
+    plain = _PLAIN_CALLS.get(name, f"{name}(path)")
+    if arg == "MirroredStrategy":  # the same call, inside the strategy's scope
+        return _STRATEGY + plain
     if arg and arg in _ARG_CALLS:
         return _ARG_CALLS[arg].format(name=name)
-    if arg:
-        return f"{name}(path, {arg})"
-    return _PLAIN_CALLS.get(name, f"{name}(path)")
+    if arg:  # a variant this table does not know: the plain call, the variant said after it
+        return f"{plain}  # [{arg}]"
+    return plain

@@ -1,16 +1,21 @@
 """report.html in a real headless browser: its script draws every cell and the heatmaps, the
 filters (read from the URL fragment, as a link to a filtered view would set them) hide what
-they should, a cell's details open, and a screenshot shows the colours.  Skips, saying why,
+they should in every part below them, a cell's details open, a screenshot shows the colours,
+and at 1000 px the page has no horizontal scroll and shows the verdict and the model x format
+overview on its first screen (measured through an iframe of that size).  Skips, saying why,
 where no Chromium is installed (Debian: apt-get install chromium)."""
 
 from __future__ import annotations
 
+import ast
 import html
+import json
 import re
 import shutil
 import subprocess
 
 import pytest
+from test_html_report import full_size_run, pasteable
 from test_reports_sample import make_run, sample_rows
 
 from harness.reports import write_reports
@@ -81,6 +86,180 @@ def test_script_draws_every_cell_and_the_heatmaps(browser, page, tmp_path):
                 for s, ld in [((s0, sd), (l0, lod))]}
     assert squares_in(text) == expected
     assert "tf 2.16.2, keras 3.15.1" in text  # versions in the hover text
+
+
+PROBE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" src="{url}" style="width:{width}px;height:{height}px;border:0"></iframe>
+<script>
+document.getElementById("f").addEventListener("load", function () {{
+  const d = this.contentDocument, e = d.documentElement;
+  const box = id => {{ const el = d.getElementById(id);
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    return {{top: Math.round(r.top), bottom: Math.round(r.bottom)}}; }};
+  document.body.setAttribute("data-measured", JSON.stringify({{
+    rendered: d.body.getAttribute("data-rendered"), scrollWidth: e.scrollWidth,
+    clientWidth: e.clientWidth, height: e.scrollHeight, verdict: box("verdict"),
+    overview: box("overview"), squares: d.querySelectorAll("#overview a.ov").length,
+    ...(function () {{ {action} }})()}}));
+}});
+</script></body></html>"""
+
+
+def measure(browser, url: str, tmp, width: int = 1000, height: int = 900,
+            action: str = "return {};") -> dict:
+    """The page laid out in a frame of width x height px (its viewport): scroll width against
+    client width, full height, where the verdict and the overview sit, and what `action` (the
+    body of a function of `d`, the page's document) returns.  The frame reads its page's DOM,
+    which file:// allows only with --allow-file-access-from-files."""
+    probe = tmp / "probe.html"
+    probe.write_text(PROBE.format(url=url, width=width, height=height, action=action))
+    proc = chrome(browser, "--allow-file-access-from-files", "--dump-dom", probe.as_uri(),
+                  tmp=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'data-measured="([^"]*)"', proc.stdout)
+    assert m, "the probe measured nothing: " + proc.stdout[-500:]
+    out = json.loads(html.unescape(m.group(1)))
+    assert out["rendered"] == "yes"
+    return out
+
+
+def overview_in(dom_text: str) -> dict[tuple[str, str], dict]:
+    section = dom_text.split('<div id="overview"', 1)[1].split('<div id="upgrade-loaders"')[0]
+    out = {}
+    for m in re.finditer(r'<a class="ov ([^"]*)" ([^>]*)>([^<]*)</a>', section):
+        a = dict(re.findall(r'data-([\w-]+)="([^"]*)"', m.group(2)))
+        href = re.search(r'href="([^"]*)"', m.group(2)).group(1)
+        out[(a["format"], a["model"])] = {"kind": a["kind"], "breaks": int(a["breaks"]),
+                                          "text": html.unescape(m.group(3)), "href": href,
+                                          "class": m.group(1)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_page(tmp_path_factory):
+    """Every format, loader and zoo model, 2.12 -> 2.12 and 2.12 -> 2.16: the quick start's
+    size and names (tests/test_html_report.py full_size_rows)."""
+    tmp = tmp_path_factory.mktemp("html-full")
+    (path,) = write_reports(full_size_run(tmp), tmp / "out", ["html"])
+    return path
+
+
+@pytest.mark.parametrize("fragment", ["", "#format=h5,keras-v3&model=mlp"])
+def test_at_1000px_no_horizontal_scroll_and_the_overview_on_the_first_screen(
+        browser, full_page, tmp_path, fragment):
+    m = measure(browser, full_page.as_uri() + fragment, tmp_path)
+    assert m["scrollWidth"] <= m["clientWidth"], m  # nothing wider than the window
+    assert m["overview"] and m["squares"] > 0, m
+    assert m["verdict"]["top"] < m["overview"]["top"] < m["overview"]["bottom"] <= 900, m
+    print(f"1000 px{fragment}: scrollWidth {m['scrollWidth']} of {m['clientWidth']}, "
+          f"height {m['height']}, overview {m['overview']}")
+
+
+@pytest.mark.parametrize("axis", ["model", "format", "loader"])
+def test_at_1000px_an_open_filter_stays_in_the_window(browser, full_page, tmp_path, axis):
+    action = f"""
+      d.querySelector('details.fdrop[data-axis="{axis}"]').open = true;
+      const r = d.querySelector('details.fdrop[data-axis="{axis}"] .fgroup')
+                 .getBoundingClientRect();
+      return {{openScrollWidth: d.documentElement.scrollWidth, left: Math.round(r.left),
+              right: Math.round(r.right), chips: d.querySelectorAll(
+                'details.fdrop[data-axis="{axis}"] label.chip').length}};"""
+    m = measure(browser, full_page.as_uri(), tmp_path, action=action)
+    assert m["openScrollWidth"] <= m["clientWidth"], m
+    assert 0 <= m["left"] < m["right"] <= m["clientWidth"], m
+    assert m["chips"] == {"model": 13, "format": 14, "loader": 25}[axis], m
+
+
+def test_at_1000px_a_wide_run_scrolls_in_its_tables_not_the_page(browser, tmp_path):
+    # ten load versions: the per-cell table and heatmaps are wider than the window
+    loads = ("2.12", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21")
+    run = full_size_run(tmp_path / "wide", loads, formats=["h5", "savedmodel"])
+    (path,) = write_reports(run, tmp_path / "out", ["html"])
+    m = measure(browser, path.as_uri() + "#format=h5", tmp_path)
+    assert m["scrollWidth"] <= m["clientWidth"], m
+    assert m["squares"] == 13, m  # h5 x the 13 zoo models
+
+
+def test_the_overview_has_a_square_per_model_and_format(browser, page, tmp_path):
+    _, path = page
+    text = dom(browser, path.as_uri(), tmp_path)
+    ov = overview_in(text)
+    assert set(ov) == {(f, m) for f in ("savedmodel", "tf-checkpoint", "h5")
+                       for m in ("mlp", "cnn")}
+    # the best a loader that gives back a model does (the raw reader left out), 2.12 -> 2.16
+    assert ov[("savedmodel", "mlp")]["kind"] == "pass"
+    assert ov[("savedmodel", "mlp")]["breaks"] == 0  # load_model fails under 2.12 already
+    assert ov[("tf-checkpoint", "mlp")]["kind"] == "values"
+    assert ov[("tf-checkpoint", "mlp")]["text"] == "\u2260 0/1"
+    assert ov[("h5", "cnn")] | {"href": None} == {"kind": "error", "breaks": 1,
+                                                  "text": "\u2717 0/1", "href": None,
+                                                  "class": "k-error brk"}
+    assert ov[("h5", "mlp")]["kind"] == "pass" and ov[("h5", "mlp")]["breaks"] == 0
+    # each square links to its format's block of cells, where its model's rows are
+    for (fmt, model), sq in ov.items():
+        assert sq["href"] == f"#grid-{fmt}"
+        block = text.split(f'id="grid-{fmt}"', 1)[1].split("</details>", 1)[0]
+        assert f'id="row-{fmt}-{model}"' in block
+
+
+def test_a_square_of_the_overview_opens_its_cells(browser, full_page, tmp_path):
+    # a full-size run starts with every block of cells closed; a click on keras-v3 / rnn
+    # opens that block, marks rnn's rows and scrolls them into the window
+    action = """
+      const before = d.getElementById("grid-keras-v3").open;
+      d.querySelector('#overview a.ov[data-format="keras-v3"][data-model="rnn"]').click();
+      const row = d.getElementById("row-keras-v3-rnn").getBoundingClientRect();
+      const hit = [...d.querySelectorAll("#grids tr.hit")];
+      return {before: before, after: d.getElementById("grid-keras-v3").open,
+              rowTop: Math.round(row.top), hits: hit.length,
+              hitModels: [...new Set(hit.map(r => r.dataset.model))],
+              hitFormats: [...new Set(hit.map(r => r.closest("details").dataset.format))]};"""
+    m = measure(browser, full_page.as_uri(), tmp_path, action=action)
+    assert m["before"] is False and m["after"] is True, m
+    assert 0 <= m["rowTop"] < 900, m
+    assert m["hitModels"] == ["rnn"] and m["hitFormats"] == ["keras-v3"], m
+    assert m["hits"] == 6, m  # keras-v3: the five load_model calls and h5py.File
+
+
+def test_filters_apply_to_the_overview_and_the_advice_too(browser, page, tmp_path):
+    _, path = page
+    text = dom(browser, path.as_uri() + "#format=h5,tf-checkpoint&model=mlp", tmp_path)
+    assert set(overview_in(text)) == {("h5", "mlp"), ("tf-checkpoint", "mlp")}
+    section = text.split('<div id="upgrade-loaders"', 1)[1].split("</section>", 1)[0]
+    rows = set(re.findall(r'<tr data-format="([^"]+)" data-loader="([^"]+)">', section))
+    # h5's load_model breaks for cnn alone: with only mlp ticked, its advice row goes
+    assert rows == {("tf-checkpoint", "tf.train.Checkpoint.restore")}
+    # the verdict's lines about loaders left out are hidden, and it says so
+    text = html.unescape(dom(browser, path.as_uri() + "#loader=keras.models.load_model",
+                             tmp_path))
+    verdict_box = text.split('<div id="verdict"', 1)[1].split('<div id="overview"', 1)[0]
+    assert "tf.train.Checkpoint.restore</code> (tf-checkpoint" not in verdict_box
+    assert "keras.models.load_model</code> (h5" in verdict_box
+    assert "line(s) about loaders the filters leave out are hidden" in verdict_box
+    # a model filter hides no verdict line, and the verdict says whose lines they are
+    text = html.unescape(dom(browser, path.as_uri() + "#model=mlp", tmp_path))
+    verdict_box = text.split('<div id="verdict"', 1)[1].split('<div id="overview"', 1)[0]
+    assert "The verdict's lines are the whole run's" in verdict_box
+
+
+def test_one_format_shows_its_cells_open(browser, full_page, tmp_path):
+    text = dom(browser, full_page.as_uri() + "#format=h5", tmp_path)
+    assert re.search(r'<details class="fmt-block" id="grid-h5" data-format="h5" open="">', text)
+    text = dom(browser, full_page.as_uri(), tmp_path)  # 1326 cells: every block closed
+    assert not re.search(r'<details class="fmt-block"[^>]* open=""', text)
+
+
+def test_every_call_the_advice_shows_is_python_to_paste(browser, full_page, tmp_path):
+    text = dom(browser, full_page.as_uri(), tmp_path)
+    section = text.split('<div id="upgrade-loaders"', 1)[1].split("</section>", 1)[0]
+    calls = [html.unescape(c) for cell in re.findall(r'<td class="instead">(.*?)</td>', section,
+                                                     re.S)
+             for c in re.findall(r"<code>(.*?)</code>", cell)]
+    assert len(calls) > 10
+    for c in calls:
+        assert pasteable(c), c
+    assert any(isinstance(n, ast.Call) for c in calls for n in ast.walk(ast.parse(c)))
 
 
 def test_filters_in_the_url_hide_the_other_cells(browser, page, tmp_path):

@@ -4,6 +4,8 @@ and a fix the cells prove."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 from test_reports_sample import make_run, row
 
@@ -12,6 +14,7 @@ from harness.advise import Advisor, render, verdict
 from harness.matrix import from_flags
 from harness.reports.run_view import Group, RunView, mark
 from harness.reports.terminal import terminal_table
+from harness.vocab import FORMAT_LOADERS
 
 MODELS = ("mlp", "cnn", "rnn", "seq", "mixed")
 
@@ -175,6 +178,36 @@ def test_a_fix_is_written_as_the_python_a_user_pastes():
         'keras.layers.TFSMLayer(path, call_endpoint="serving_default")'
     assert V.python_call("tf.saved_model.load") == "tf.saved_model.load(path)"
     assert V.python_call("tf.lite.Interpreter") == "tf.lite.Interpreter(model_path=path)"
+
+
+# What a pasted call may name besides the modules: the user's own objects.
+PLACEHOLDERS = {"path", "model", "x", "sess", "var_list", "MyLayer"}
+MODULES = {"tf", "keras", "h5py", "onnxruntime", "ai_edge_litert", "open"}
+
+
+@pytest.mark.parametrize("loader", sorted({lo for los in FORMAT_LOADERS.values() for lo in los}))
+def test_every_loaders_call_is_python_that_parses(loader):
+    call = V.python_call(loader)
+    tree = ast.parse(call)  # a SyntaxError here is a fix a user cannot paste
+    variant = loader.partition("[")[2]
+    assert not variant or f"[{variant}" not in call, call  # no bracket notation left
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert names <= PLACEHOLDERS | MODULES, (call, names - PLACEHOLDERS - MODULES)
+    # the API the loader is named after is what the line calls
+    name = loader.split("[")[0]
+    assert name.rsplit(".", 1)[-1] in call, call
+
+
+def test_calls_that_take_no_path_are_written_with_what_they_take():
+    assert V.python_call("tf.compat.v1.saved_model.loader.load").endswith(
+        'tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)')
+    assert "GraphDef.FromString" in V.python_call("tf.compat.v1.import_graph_def")
+    assert V.python_call("tf.train.Checkpoint.restore[MirroredStrategy]") == \
+        "with tf.distribute.MirroredStrategy().scope(): " \
+        "tf.train.Checkpoint(model=model).restore(path)"
+    # a variant the table does not know keeps the plain call, its name after it
+    assert V.python_call("tf.saved_model.load[foo=1,bar]") == \
+        "tf.saved_model.load(path)  # [foo=1,bar]"
 
 
 def test_run_flags_add_the_save_versions_own_cells_unless_told_not_to():

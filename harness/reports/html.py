@@ -1,8 +1,9 @@
 """The HTML report: one self-contained page (no external CSS, JS or fonts).  The run's cells are
-embedded as JSON; a small script draws a heatmap per format (save x load, coloured by the share
-of cells that pass), every single cell below it (coloured by status, error, max |diff| and
-versions on hover, everything on click), and filters by model, format and loader.  The filter
-state lives in the URL fragment (#model=mlp&format=h5), so a filtered view can be linked to."""
+embedded as JSON; a small script draws, under filters by model, format and loader that apply to
+all of it: the verdict of the chosen upgrade, its model x format overview, the advice per loader
+(each fix the Python call a user pastes), the share of cells that pass per format and pair, and
+every single cell (status, error, max |diff| and versions on hover, everything on click).  The
+filter state lives in the URL fragment (#model=mlp&format=h5), so a view can be linked to."""
 
 from __future__ import annotations
 
@@ -38,13 +39,38 @@ def _cell_payload(view: RunView, i: int, cell: dict) -> dict:
     return scrub(out)  # no path of the machine that made the run
 
 
+def changes(view: RunView, old: str, new: str) -> dict:
+    """What the upgrade old -> new makes of each (format, loader, model) that does not simply keep
+    working, in verdict.py's words (breaks, already, fixed, new, ...): the page's model x format
+    overview marks the squares where a loader breaks, and hides advice rows about models the
+    filters leave out."""
+    advisor = advise.Advisor(view, old, new)
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for fmt in view.formats:
+        for loader in view.loaders(fmt):
+            after = advisor.cells(old, new, fmt, loader)
+            if not after:
+                continue
+            before = advisor.cells(old, advisor.base, fmt, loader) if advisor.base else {}
+            v = verdict.loader_verdict(fmt, loader, view.models, before, after,
+                                       advisor.baselined)
+            # what simply keeps working (or does not apply) is left out: the page looks for the
+            # rest, and a run of many pairs stays small
+            kept = {o.model: o.change for o in v.outcomes
+                    if o.change not in (verdict.WORKS, verdict.NA)}
+            if kept:
+                out.setdefault(fmt, {})[loader] = kept
+    return out
+
+
 def upgrades(view: RunView) -> tuple[dict, str | None]:
     """Every save -> load pair of different versions, for the page's upgrade picker, and the one
     it shows first: the oldest save version to the newest plain load version."""
     saves = sorted(set(view.df["save_tf"]), key=version_key)
     loads = sorted(set(view.df["load_tf"]), key=version_key)
     present = {(s, ld) for s, ld, *_ in view.cell_index}
-    out = {f"{s} -> {ld}": advise.upgrade_payload(view, s, ld)
+    out = {f"{s} -> {ld}": {**advise.upgrade_payload(view, s, ld),
+                            "changes": changes(view, s, ld)}
            for s in saves for ld in loads if s != ld and (s, ld) in present}
     key = advise.upgrades(view)
     first = None
@@ -84,6 +110,7 @@ def payload(view: RunView) -> dict:
         "formats": view.formats, "models": view.models,
         "loaders": list(dict.fromkeys(ld for f in view.formats for ld in view.loaders(f))),
         "versions": versions, "fields": fields, "statuses": list(STATUSES),
+        "raw_readers": sorted(verdict.RAW_READERS),
         "rows": [[c[f] for f in fields] for c in cells],
     }
 
@@ -121,19 +148,20 @@ def render(view: RunView) -> str:
   <h1>TensorFlow save/load compatibility</h1>
   <p class="meta" id="meta"></p>
 </header>
+<nav id="filters" aria-label="filters"></nav>
 <section id="upgrade" aria-label="upgrade">
-  <h2>What breaks on an upgrade</h2>
-  <p class="pick">Saved with <select id="from"></select> loaded with <select id="to"></select>
-    <span class="hint">(every pair of the run; the default is its widest upgrade)</span></p>
+  <p class="pick"><b>What breaks on an upgrade:</b> saved with <select id="from"></select>
+    loaded with <select id="to"></select>
+    <span class="hint">(any pair of the run; first its widest upgrade)</span></p>
   <div id="verdict"></div>
+  <div id="overview"></div>
   <div id="upgrade-loaders"></div>
 </section>
-<section id="filters" aria-label="filters"></section>
 <main>
   <section id="heatmaps"></section>
   <section id="details-section">
     <h2>Every cell</h2>
-    <p class="hint">Rows: model and loader; columns: saved with &rarr; loaded with.
+    <p class="hint">Per format, rows: model and loader; columns: saved with &rarr; loaded with.
       Hover a cell for its error, max |diff| and versions; click it for everything.</p>
     <div id="grids"></div>
   </section>

@@ -4,6 +4,7 @@ coloured by the share of its applicable cells that pass and labelled "passed/tot
 from __future__ import annotations
 
 import math
+import textwrap
 
 from ..errors import UserError
 from .run_view import RunView
@@ -33,8 +34,8 @@ def render(view: RunView, path) -> None:
     nrows = max(1, math.ceil(len(formats) / ncols))
     n_save, n_load = len(view.save_sides), len(view.load_sides)
     cell_in = 0.62 if max(n_save, n_load) <= 6 else 0.42
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(ncols * (1.6 + n_load * cell_in),
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
+                             figsize=(0.9 + ncols * (1.6 + n_load * cell_in),
                                       0.9 + nrows * (1.2 + n_save * cell_in)))
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dee2e6")
     fontsize = 9 if max(n_save, n_load) <= 6 else 6.5
@@ -69,11 +70,19 @@ def render(view: RunView, path) -> None:
             spine.set_visible(False)
     for ax in list(axes.flat)[len(formats):]:
         ax.axis("off")
-    fig.suptitle(f"Share of cells that pass (models x loaders), run {view.run_id}, {view.date}",
-                 fontsize=10)
-    # keep the title's own band free: tight_layout alone lets it overlap the top panels
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    fig.savefig(path, dpi=130)
+    # one scale for every panel (they share vmin/vmax): what a colour means, beside them
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1),
+                                                    cmap=cmap),
+                       ax=axes.ravel().tolist(), fraction=0.03, pad=0.03, shrink=0.8)
+    bar.set_label("share of applicable cells that pass", fontsize=fontsize)
+    bar.set_ticks([0, 0.25, 0.5, 0.75, 1], labels=["0%", "25%", "50%", "75%", "100%"])
+    bar.ax.tick_params(labelsize=fontsize)
+    # wrapped to the figure's width (a one-pair run makes a narrow figure, a long run id a
+    # long title); bbox_inches="tight" then keeps the title, the labels and the bar in the file
+    title = (f"Share of cells that pass (models x loaders), run {view.run_id}, {view.date}; "
+             "grey: no applicable cell")
+    fig.suptitle(textwrap.fill(title, max(30, int(fig.get_figwidth() * 11))), fontsize=10)
+    fig.savefig(path, dpi=130, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
 
 
