@@ -192,17 +192,22 @@ def _end(o: Outlook, workers: list, saves: dict, ready: dict, blocked: dict) -> 
             workers.remove(w)
 
 
-def _costs(times: dict[tuple[str, str], list[float]], whole: set, prior: float):
+def _costs(times: dict[tuple[str, str], list[float]], whole: set, prior: float,
+           full: dict[tuple[str, str], list[float]] | None = None):
     """Seconds per unit of (environment, model): its own mean where the model is done there
     (`whole`: a model's first units, its savedmodel, cost several times its last); else the
     model's mean in the other environments, scaled by how this environment compares with them
     on the models both did; else the mean model of this environment (of every one, scaled):
     models differ (rnn saves 5x slower than mlp) and cells are fed model by model; else
     `prior`.  Until
-    some model is done somewhere, every mean so far."""
-    means = {k: sum(v) / len(v) for k, v in times.items() if v and k in whole}
-    if not means:
-        means = {k: sum(v) / len(v) for k, v in times.items() if v}
+    some model is done somewhere, every mean so far.  An environment that has done no model
+    yet is taken to do the full work on each (`full`: the cells that loaded, not those that
+    failed fast; its cells pass more often where it is the save's own version)."""
+    def mean_of(table):
+        means = {k: sum(v) / len(v) for k, v in table.items() if v and k in whole}
+        return means or {k: sum(v) / len(v) for k, v in table.items() if v}
+    means = mean_of(times)
+    fulls = mean_of(full) if full else means
 
     def median(xs: list[float]) -> float | None:
         xs = sorted(xs)
@@ -214,6 +219,8 @@ def _costs(times: dict[tuple[str, str], list[float]], whole: set, prior: float):
     def cost(env: str, model: str) -> float:
         if (env, model) in means:
             return means[(env, model)]
+        if fulls is not means and not any(e == env for e, _ in means):
+            return _costs(full, whole, prior)(env, model)
         others = {m: [v for (e, mm), v in means.items() if mm == m and e != env]
                   for m in {m for _, m in means}}
         others = {m: sum(v) / len(v) for m, v in others.items() if v}
@@ -258,6 +265,7 @@ class Progress:
         self.instant = 0  # cells finished without a load (their save failed, reused)
         self.save_times: dict[tuple[str, str], list[float]] = {}  # its fresh saves' seconds
         self.cell_times: dict[tuple[str, str], list[float]] = {}  # (load env, model): loads'
+        self.full_times: dict[tuple[str, str], list[float]] = {}  # ... of those that passed
         self.running: dict[tuple[str, str], int] = {}  # (env, phase) -> workers
         self.starting: dict[tuple[str, str], list[float]] = {}  # ... their TF import begun at
         self.imports: list[float] = []  # TF imports measured (a worker's start to its first)
@@ -297,9 +305,9 @@ class Progress:
         return self.done if self.phase_name == "load" else self.phase_done
 
     def eta(self) -> float | None:
-        """Seconds left in the run (None before it measured anything): `simulate` on what is
-        left, re-run at most every ETA_EVERY seconds.  Without a plan, the current phase's
-        rate so far."""
+        """Seconds left in the run: `simulate` on what is left, re-run at most every ETA_EVERY
+        seconds.  Without a plan, or before a save or cell was measured (all from the caches
+        so far), the current phase's rate (None before its first unit)."""
         now = time.monotonic()
         with self.lock:
             if not self.jobs or self.phase_name not in ("save", "load"):
@@ -308,7 +316,9 @@ class Progress:
                 outlook = self.outlook(now)
                 self._eta = (now, simulate(outlook) if outlook else None)
             when, left = self._eta
-            return None if left is None else max(0.0, left - (now - when))
+            if left is None:  # nothing measured: every save and cell so far came from a cache
+                return self._phase_eta(now)
+            return max(0.0, left - (now - when))
 
     def _phase_eta(self, now: float) -> float | None:
         if not self.phase_done or not self.phase_total:
@@ -329,7 +339,7 @@ class Progress:
             left[(lo, m)] = left.get((lo, m), 0) - n
         loaded = {k for k, n in left.items() if n <= 0}
         save_cost = _costs(self.save_times, saved, SAVE_PRIOR)
-        cell_cost = _costs(self.cell_times, loaded, CELL_PRIOR)
+        cell_cost = _costs(self.cell_times, loaded, CELL_PRIOR, self.full_times)
         o = Outlook(jobs=self.jobs, save_workers=self.save_workers,
                     import_seconds=max(self.imports) if self.imports else IMPORT_PRIOR)
         fed = {k: self.env_saves.get(k, 0) / n for k, n in self.planned_saves.items() if n}
@@ -480,6 +490,8 @@ class Progress:
             self.instant += 1  # settled when its save was recorded: no worker loaded it
         elif isinstance(seconds, (int, float)):
             self.cell_times.setdefault((load, row["model"]), []).append(float(seconds))
+            if row.get("status") in ("pass", "mismatch"):  # it did the whole work
+                self.full_times.setdefault((load, row["model"]), []).append(float(seconds))
             self._imported((load, "load"), seconds)
 
     def message(self, text: str) -> None:

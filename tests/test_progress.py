@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.progress import LiveProgress, Progress, QuietProgress, make_progress
+from harness.progress import LiveProgress, Progress, QuietProgress, _costs, make_progress
 
 SAVES, CELLS = 77, 231
 
@@ -136,6 +136,37 @@ def test_without_a_plan_the_eta_comes_from_the_phase_rate(monkeypatch):
     for i in range(25):
         p.cell(fake_row(i))
     assert p.eta() == pytest.approx(30.0)  # 25 cells in 10 s: 75 more in 30 s
+
+
+def test_a_run_from_the_caches_has_nothing_to_measure_and_keeps_the_phase_rate(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    p = Progress(io.StringIO())
+    p.plan({("2.12", "mlp"): 11}, {("2.12", "2.16", "mlp"): 100}, jobs=2)
+    p.phase("save", 11)
+    p.phase("load", 100)
+    for i in range(11):
+        p.saved("2.12", "mlp", f"fmt{i}", "ok")  # from the save cache: no seconds
+    now[0] += 10
+    for i in range(25):
+        p.cell(fake_row(i) | {"model": "mlp", "reused_from": "earlier", "seconds": 0.3})
+    assert p.outlook(now[0]) is None
+    assert p.eta() == pytest.approx(30.0)
+
+
+def test_an_environment_that_loaded_nothing_is_taken_to_do_the_full_work():
+    """2.16 fails fast on half of a Keras 2 save's cells; its baseline 2.12 -> 2.12 loads them
+    all, after the saves: until a 2.12 model is done, its cells cost 2.16's passing ones."""
+    times = {("2.16", "mlp"): [0.4, 0.05, 0.4, 0.05], ("2.16", "cnn"): [0.6, 0.1]}
+    full = {("2.16", "mlp"): [0.4, 0.4], ("2.16", "cnn"): [0.6]}
+    whole = {("2.16", "mlp"), ("2.16", "cnn")}
+    cost = _costs(times, whole, 0.2, full)
+    assert cost("2.16", "mlp") == pytest.approx(0.225)  # its own, failures and all
+    assert cost("2.12", "mlp") == pytest.approx(0.4) and cost("2.12", "cnn") == pytest.approx(0.6)
+    # once 2.12 has done a model, it is scaled by how it compares with 2.16 there
+    times[("2.12", "mlp")] = [0.9, 0.9]
+    cost = _costs(times, whole | {("2.12", "mlp")}, 0.2, full)
+    assert cost("2.12", "cnn") == pytest.approx(0.35 * 0.9 / 0.225)
 
 
 IMPORT = 7.0  # a TF import in the simulated runs
