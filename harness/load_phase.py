@@ -176,12 +176,16 @@ class LoadPipeline:
                 return None
             self._running(spec, +1)
             took.append(True)
-            self.run.progress.env(env_name(spec.label, spec.device), "loading")
+            name = env_name(spec.label, spec.device)
+            self.run.progress.worker(name, "load", +1, fresh=False)  # TF imported already
+            self.run.progress.env(name, "loading")
             return self.feeds[spec]
 
         def finish():
             if took:
                 self._running(spec, -1)
+                self.run.progress.worker(env_name(spec.label, spec.device), "load", -1,
+                                         fresh=False)
         return then, finish, self.two_cpus[spec]
 
     def _running(self, spec: EnvSpec, change: int) -> None:
@@ -207,12 +211,14 @@ class LoadPipeline:
             if not run.slots.load(lambda: self._score(spec)):
                 return  # nothing left for this worker to do
             self._running(spec, +1)
+            run.progress.worker(name, "load", +1)
             try:
                 run.progress.env(name, "loading")
                 run.batch(run.envs[spec], "load", [], on_load_result(run, self), feed=feed,
                           two_cpus=self.two_cpus[spec])
             finally:
                 self._running(spec, -1)
+                run.progress.worker(name, "load", -1)
                 run.slots.release()
         finally:
             with self.lock:

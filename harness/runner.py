@@ -292,6 +292,7 @@ class Run:
         # workers beside them (where there are loads): the loads start at once
         spare = jobs - 1 if self.pipeline is not None and jobs > 1 else jobs
         self.save_groups = max(1, spare // max(1, len(saves)))
+        self.progress.plan(*self._planned(), jobs=jobs, save_workers=self.save_groups)
         self.slots = Slots(jobs, saves=len(saves), stop=self.stop)
         loads = self.pipeline.start() if self.pipeline else []
         left = [len(saves)]
@@ -309,6 +310,25 @@ class Run:
         if not saves:
             self._saves_finished()
         self.parallel([lambda j=j: save_then_count(j) for j in saves] + loads)
+
+    def _planned(self) -> tuple[dict, dict]:
+        """For the progress display's ETA: saves per (save environment, model) where the save
+        environment runs here, cells per (save environment, load environment, model) where the
+        load environment does."""
+        saves: dict[tuple[str, str], int] = {}
+        for spec, model, _ in {(self.save_spec(c), c.model, c.format) for c in self.cells
+                               if not self.presaved_of(c)}:
+            if spec not in self.unavailable:
+                key = (env_name(spec.label, spec.device), model)
+                saves[key] = saves.get(key, 0) + 1
+        cells: dict[tuple[str, str, str], int] = {}
+        if self.pipeline is not None:
+            for c in self.cells:
+                if self.load_spec(c) not in self.unavailable:
+                    key = (env_name(c.save_tf, c.save_device),
+                           env_name(c.load_tf, c.load_device), c.model)
+                    cells[key] = cells.get(key, 0) + 1
+        return saves, cells
 
     def _saves_finished(self) -> None:
         if self.pipeline:
@@ -366,8 +386,13 @@ class Run:
         `then`: the save worker may go on as a load worker (harness.execute.run_batch)."""
         if phase == "save":
             with self.slots.save():
-                self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus,
-                            then=then)
+                name = env_name(env.spec.label, env.spec.device)
+                self.progress.worker(name, "save", +1)
+                try:
+                    self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus,
+                                then=then)
+                finally:
+                    self.progress.worker(name, "save", -1)
         else:
             self._batch(env, phase, requests, on_result, feed=feed, two_cpus=two_cpus)
 

@@ -87,15 +87,18 @@ def _save_pairs(run: Run, spec: EnvSpec, pairs: list[tuple[str, str]], name: str
 
 
 
-def _record_save(run: Run, spec: EnvSpec, model: str, fmt: str, result: dict, entry) -> None:
-    """Record a save result; from the cache, place the artifact into the run."""
+def _record_save(run: Run, spec: EnvSpec, model: str, fmt: str, result: dict, entry,
+                 fresh: bool = False) -> None:
+    """Record a save result; from the cache, place the artifact into the run.  `fresh`: a
+    worker saved it just now (its seconds are this run's, for the progress display's ETA)."""
     if entry is not None and result.get("status") == outcomes.OK:
         ref = run.artifact_dir(spec, model)
         for name in ("reference.json", "reference.npz"):
             place(entry.reference_dir(model) / name, ref / name)
         place(entry.artifact_dir(model, fmt), run.artifact_dir(spec, model, fmt))
     run.progress.saved(env_name(spec.label, spec.device), model, fmt,
-                       result.get("status"), result.get("error_type"))
+                       result.get("status"), result.get("error_type"),
+                       seconds=result.get("seconds") if fresh else None)
     run.record_saved((spec, model, fmt), result)
 
 
@@ -107,7 +110,7 @@ def _save_batch(run: Run, spec: EnvSpec, requests: list[SaveRequest], entry,
         limited = run.opts.memory_limit_mb and result.get("status") == outcomes.CRASH
         if entry is not None and not limited:
             entry.put(req.model, req.format, result)
-        _record_save(run, spec, req.model, req.format, result, entry)
+        _record_save(run, spec, req.model, req.format, result, entry, fresh=True)
 
     groups = _by_model(requests, run.save_groups)
     run.slots.expect_saves(len(groups) - 1)  # the job's one counted save becomes len(groups)
