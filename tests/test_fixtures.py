@@ -135,6 +135,33 @@ def test_staging_writes_what_the_loaders_read(tmp_path):
     assert stage(fx, tmp_path / "cache") == (art, ref)  # made once, reused
 
 
+@pytest.mark.skipif(not (FIXTURES / "third-party-tf1-checkpoint-tf2onnx-regression").is_dir(),
+                    reason="the repository's fixtures are not there")
+def test_a_users_tf1_checkpoint_is_staged_with_its_own_tensor_names(tmp_path):
+    """tf2onnx's .meta graph takes X and gives pred: staging names them for import_meta_graph,
+    which otherwise feeds the zoo's x:0 and fetches y:0 (a false load-error under every TF);
+    the harness's own TF1 checkpoint keeps the zoo names (no sidecar)."""
+    fx = read(_copy_fixture("third-party-tf1-checkpoint-tf2onnx-regression", tmp_path))
+    art, _ = stage(fx, tmp_path / "cache")
+    assert json.loads((art / "frozen_graph.json").read_text()) == {"inputs": ["X:0"],
+                                                                  "outputs": ["pred:0"]}
+    own = read(_copy_fixture("tf1-saver-checkpoint-tf2.12", tmp_path))
+    art, _ = stage(own, tmp_path / "cache")
+    assert not (art / "frozen_graph.json").exists()
+
+
+def test_tf1_checkpoint_inputs_are_named_after_the_graphs_placeholders(tmp_path):
+    from harness.fixtures.make import _placeholder_specs
+
+    info = {"signatures": {"graph": {"placeholders": ["X", "Y"]}}}
+    np.savez(tmp_path / "named.npz", X=np.zeros(4, np.float32))
+    np.savez(tmp_path / "plain.npz", x0=np.zeros(4, np.float32))
+    # the label placeholder Y is left unfed; positional arrays keep the zoo's own names
+    assert [s["tensor"] for s in _placeholder_specs(info, tmp_path / "named.npz")] == ["X:0"]
+    assert _placeholder_specs(info, tmp_path / "plain.npz") == []
+    assert _placeholder_specs(info, tmp_path / "missing.npz") == []
+
+
 class _FakeEnv:
     """Enough of an environment for `freeze`: no TF, nothing installed."""
 
