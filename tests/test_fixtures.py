@@ -387,3 +387,22 @@ def test_try_keeps_its_runs_out_of_the_newest_run_of_results():
 
     args = build_parser().parse_args(["try", "x.h5", "--load", "2.16"])
     assert args.results_dir == Path("results") / "try"
+
+
+def test_try_names_the_runtime_package_a_loader_ran():
+    """An .onnx or a LiteRT cell follows onnxruntime's or ai-edge-litert's version, not TF's:
+    try names it on the loader's line, and says so once when every target had the same."""
+    from harness.commands.try_cmd import _runtime_lines, runtime_of
+
+    envs = {"2.16": {"tf": "2.16.2", "onnxruntime": "1.32.0", "ai_edge_litert": "2.3.0"},
+            "2.21": {"tf": "2.21.0", "onnxruntime": "1.32.0", "ai_edge_litert": "2.4.0"}}
+    assert runtime_of("onnxruntime.InferenceSession", envs["2.16"]) == "onnxruntime 1.32.0"
+    assert runtime_of("ai_edge_litert.interpreter.Interpreter", envs["2.21"]) == \
+        "ai-edge-litert 2.4.0"
+    assert runtime_of("tf.lite.Interpreter", envs["2.16"]) is None  # TF's own kernels
+    assert runtime_of("onnxruntime.InferenceSession", {}) == "onnxruntime (version not recorded)"
+    lines = _runtime_lines(["onnxruntime.InferenceSession",
+                            "ai_edge_litert.interpreter.Interpreter", "tf.lite.Interpreter"],
+                           ["2.16", "2.21"], envs)
+    assert lines == ["note: `onnxruntime.InferenceSession` ran onnxruntime 1.32.0 under every "
+                     "target: its cells follow that package's version, not TF's"]

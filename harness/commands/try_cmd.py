@@ -134,8 +134,39 @@ def _error(row: dict, width: int = 110) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def render(fx, rows: list[dict], loads: list[str], flags: str = "") -> tuple[str, bool]:
-    """The answer, and whether the native loader passed under every target."""
+# loaders that run another package's kernels than TF's: the package whose version the cell
+# follows (run.json's environments[...]["resolved"] records it)
+RUNTIME_PACKAGES = {"onnxruntime.": ("onnxruntime", "onnxruntime"),
+                    "ai_edge_litert.": ("ai_edge_litert", "ai-edge-litert")}
+
+
+def runtime_of(loader: str, resolved: dict | None) -> str | None:
+    """"onnxruntime 1.32.0" for a loader that runs that package's kernels, else None."""
+    for prefix, (key, name) in RUNTIME_PACKAGES.items():
+        if loader.startswith(prefix):
+            version = (resolved or {}).get(key)
+            return f"{name} {version}" if version else f"{name} (version not recorded)"
+    return None
+
+
+def _runtime_lines(loaders: list[str], loads: list[str], envs: dict[str, dict]) -> list[str]:
+    """One line per runtime loader whose package is the same version under every target: its
+    cells follow that package, not TF (a row per TF would otherwise seem to test TF)."""
+    out = []
+    for lo in loaders:
+        seen = {runtime_of(lo, envs.get(load)) for load in loads}
+        seen.discard(None)
+        if len(seen) == 1 and len(loads) > 1:
+            out.append(f"note: `{lo}` ran {seen.pop()} under every target: its cells follow that "
+                       "package's version, not TF's")
+    return out
+
+
+def render(fx, rows: list[dict], loads: list[str], flags: str = "",
+           envs: dict[str, dict] | None = None) -> tuple[str, bool]:
+    """The answer, and whether the native loader passed under every target.  `envs`: each load
+    label's resolved versions (run.json), to name the package a runtime loader ran."""
+    envs = envs or {}
     from .. import verdict
     from ..vocab import FORMAT_LOADERS
 
@@ -187,7 +218,9 @@ def render(fx, rows: list[dict], loads: list[str], flags: str = "") -> tuple[str
             what = _diff(r) if status == "pass" else (
                 _diff(r) + ("; " if _diff(r) else "") + _error(r)
                 if status == "mismatch" else _error(r))
-            lines.append(f"  {status:<11} {lo}" + (f"  {what}" if what else ""))
+            runtime = runtime_of(lo, envs.get(load))
+            lines.append(f"  {status:<11} {lo}" + (f" ({runtime})" if runtime else "")
+                         + (f"  {what}" if what else ""))
         if verdict.kind(cells.get(native)) == verdict.TRAINING:
             fresh = [lo for lo in passing if "compile=False" in lo]
             lines.append(f"  instead: to train on, load with `{verdict.python_call(fresh[0])}` "
@@ -199,6 +232,9 @@ def render(fx, rows: list[dict], loads: list[str], flags: str = "") -> tuple[str
             lines += _instead(fx, load, cells.get(native), passing, flags)
             lines += _legacy_keras(fx, load, native, by_load, flags)
         lines.append("")
+    runtime_notes = _runtime_lines(loaders, loads, envs)
+    if runtime_notes:
+        lines += runtime_notes + [""]
     by_kind: dict[str, list[str]] = {}
     for load in loads:
         by_kind.setdefault(verdict.kind(by_load.get(load, {}).get(native)) or "none",
@@ -370,8 +406,10 @@ def main(args) -> int:
         raise UserError("--load is empty")
     fx = prepare(args)
     path = run_fixtures([fx], args.load, args)
-    rows = read_run(path).rows
-    text, ok = render(fx, rows, args.load, migrate_flags(args))
+    data = read_run(path)
+    envs = {label: (e or {}).get("resolved") or {}
+            for label, e in (data.info.get("environments") or {}).items() if isinstance(e, dict)}
+    text, ok = render(fx, data.rows, args.load, migrate_flags(args), envs=envs)
     print(text)
     print(f"\nresults: {path}  (harness show / report / advise work on it)")
     sys.stdout.flush()
