@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP turned into it: workers are
+        # already killed by the command's own clean-up; one line, no traceback
+        why = f" by {exc.args[0]}" if exc.args else ""
+        print(f"harness: interrupted{why}", file=sys.stderr)
+        return 130
     except OSError as exc:  # e.g. an unreadable file named on the command line
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"harness: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -191,3 +191,29 @@ def test_advise_on_an_incomplete_run_says_so(tmp_path, capsys):
     assert cli_main(["advise", "--from", "2.12", "--to", "2.16", str(run)]) == 0
     out = capsys.readouterr().out
     assert "note: 3 of " in out and "planned cells missing" in out
+
+
+@pytest.mark.parametrize("why", [(), ("SIGTERM",)])
+def test_an_interrupt_in_any_command_is_one_line_and_exit_130(monkeypatch, capsys, why):
+    """Ctrl-C (or SIGTERM/SIGHUP, which try, fixtures and inspect turn into KeyboardInterrupt
+    after killing their workers) ends every command with one line, never a traceback."""
+    import harness.commands.show as show
+
+    def interrupted(args):
+        raise KeyboardInterrupt(*why)
+
+    monkeypatch.setattr(show, "main", interrupted)
+    assert cli_main(["show", "anything"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err + captured.out
+    assert captured.err.startswith("harness: interrupted" + (" by SIGTERM" if why else ""))
+
+
+@pytest.mark.parametrize("argv", [
+    ["try", "model.h5", "--load", "2.16", "--cell-timeout", "nan"],
+    ["fixtures", "verify", "--load", "2.16", "--cell-timeout", "-5"],
+    ["migrate", "model.h5", "--to", "2.16", "--cell-timeout", "0"],
+])
+def test_cell_timeout_is_checked_by_every_command_that_takes_it(capsys, argv):
+    err = one_line_error(capsys, argv)
+    assert "--cell-timeout must be a number of seconds > 0, not " in err

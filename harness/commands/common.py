@@ -48,9 +48,15 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
 
 
 def validate_env_options(args) -> None:
-    """--as-of, --python and --cache-dir, checked before any environment is touched."""
+    """--as-of, --python, --cache-dir and --cell-timeout (every command that has them), checked
+    before any environment is touched."""
+    import math
+
     from ..specs import parse_as_of
 
+    timeout = getattr(args, "cell_timeout", None)
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--cell-timeout must be a number of seconds > 0, not {timeout:g}")
     if getattr(args, "as_of", None):
         parse_as_of(args.as_of, "--as-of")
     if getattr(args, "python", None) and getattr(args, "backend", "uv") == "uv":
