@@ -217,3 +217,14 @@ def test_an_interrupt_in_any_command_is_one_line_and_exit_130(monkeypatch, capsy
 def test_cell_timeout_is_checked_by_every_command_that_takes_it(capsys, argv):
     err = one_line_error(capsys, argv)
     assert "--cell-timeout must be a number of seconds > 0, not " in err
+
+
+@pytest.mark.parametrize("flag", ["--inputs", "--expected", "--custom-objects"])
+def test_try_refuses_a_missing_option_file_even_with_a_cached_copy(tmp_path, capsys, flag):
+    """A missing --inputs used to fall back to the cached fixture made without it."""
+    art = tmp_path / "m.h5"
+    art.write_bytes(b"\x89HDF\r\n\x1a\n")
+    err = one_line_error(capsys, ["try", str(art), "--load", "2.16", flag,
+                                  str(tmp_path / "missing.npz"), "--cache-dir",
+                                  str(tmp_path / "c")])
+    assert f"{flag} {tmp_path / 'missing.npz'}: no such file" in err

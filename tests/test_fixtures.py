@@ -406,3 +406,21 @@ def test_try_names_the_runtime_package_a_loader_ran():
                            ["2.16", "2.21"], envs)
     assert lines == ["note: `onnxruntime.InferenceSession` ran onnxruntime 1.32.0 under every "
                      "target: its cells follow that package's version, not TF's"]
+
+
+def test_trys_cache_key_reads_through_a_symlinked_folder(tmp_path):
+    """A SavedModel whose variables/ is a link: the key covers the linked bytes (a change there
+    makes try judge again instead of reporting the old copy), and a looping link ends."""
+    from harness.commands.try_cmd import _files_followed
+
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "variables.data-00000-of-00001").write_bytes(b"v1")
+    art = tmp_path / "model"
+    art.mkdir()
+    (art / "saved_model.pb").write_bytes(b"pb")
+    (art / "variables").symlink_to(real, target_is_directory=True)
+    (real / "loop").symlink_to(art, target_is_directory=True)
+    names = [p.relative_to(art).as_posix() for p in _files_followed(art)]
+    assert "variables/variables.data-00000-of-00001" in names and "saved_model.pb" in names
+    assert len(names) == len(set(names)) < 10

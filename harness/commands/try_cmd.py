@@ -55,7 +55,7 @@ def _digest(args) -> str:
 
     h = hashlib.sha256()
     art = args.artifact
-    files = sorted(p for p in art.rglob("*") if p.is_file()) if art.is_dir() else \
+    files = _files_followed(art) if art.is_dir() else \
         sorted(p for p in art.parent.glob(art.name + "*") if p.is_file())
     for p in files:
         h.update(str(p.relative_to(art if art.is_dir() else art.parent)).encode())
@@ -71,12 +71,33 @@ def _digest(args) -> str:
     return h.hexdigest()[:16]
 
 
+def _files_followed(folder: Path) -> list[Path]:
+    """Every file below `folder`, through symlinked folders too (a SavedModel whose variables/
+    is a link: the linked bytes are what a loader reads, so they are what the key covers); a
+    link that loops back is walked once."""
+    import os
+
+    out, seen = [], set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        out += [Path(root) / n for n in names if (Path(root) / n).is_file()]
+    return sorted(out)
+
+
 def prepare(args):
     """The artifact as a fixture in the cache (reused while nothing about it changes)."""
     from ..fixtures import make
     from ..fixtures.model import read
     from ..specs import EnvSpec
 
+    for flag, given in (("--inputs", args.inputs), ("--expected", args.expected),
+                        ("--custom-objects", args.custom_objects)):
+        if given is not None and not Path(given).is_file():
+            raise UserError(f"{flag} {given}: no such file")
     for spec in args.load:
         EnvSpec.parse(spec)
     root = Path(args.cache_dir) / "try" / _digest(args)
