@@ -424,3 +424,32 @@ def test_trys_cache_key_reads_through_a_symlinked_folder(tmp_path):
     names = [p.relative_to(art).as_posix() for p in _files_followed(art)]
     assert "variables/variables.data-00000-of-00001" in names and "saved_model.pb" in names
     assert len(names) == len(set(names)) < 10
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (('format = "h5"', 'format = "onnx"'), "format 'onnx' is recorded, but the bytes of"),
+    (('artifact = "artifact"', 'artifact = "/etc"'), "artifact '/etc' is outside the fixture"),
+    (('artifact = "artifact"', 'artifact = "../cnn-keras-tf2.12.1/artifact"'),
+     "is outside the fixture's folder"),
+    (('artifact = "artifact"', 'artifact = "inputs.npz"'), None),  # listed, but no h5: format
+])
+def test_an_edited_fixture_toml_is_refused(tmp_path, edit, message):
+    """fixture.toml is not hashed (it holds the hashes): what it says about the artifact is
+    checked instead, its path inside the fixture and listed, its format against the bytes."""
+    import shutil
+
+    from harness.errors import UserError
+    from harness.fixtures.model import read
+
+    src = Path(__file__).parents[1] / "fixtures" / "cnn-h5-tf2.12.1"
+    fx_dir = tmp_path / "fx" / "cnn-h5-tf2.12.1"
+    shutil.copytree(src, fx_dir)
+    shutil.copytree(src.parent / "cnn-keras-tf2.12.1", tmp_path / "fx" / "cnn-keras-tf2.12.1")
+    read(fx_dir).check()  # as committed: fine
+    toml = fx_dir / "fixture.toml"
+    text = toml.read_text()
+    assert edit[0] in text
+    toml.write_text(text.replace(edit[0], edit[1]))
+    with pytest.raises(UserError) as exc:
+        read(fx_dir).check()
+    assert message is None or message in str(exc.value)
