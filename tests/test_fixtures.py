@@ -453,3 +453,23 @@ def test_an_edited_fixture_toml_is_refused(tmp_path, edit, message):
     with pytest.raises(UserError) as exc:
         read(fx_dir).check()
     assert message is None or message in str(exc.value)
+
+
+def test_input_synthesis_refuses_a_huge_declared_shape_and_skips_odd_configs():
+    """A signature declaring a ~10 GB input is refused before any allocation (the limit a zip
+    member has); a .keras whose layer config is a string is no crash."""
+    from harness.errors import UserError
+    from harness.fixtures.synth import MAX_INPUT_BYTES, specs_from_keras_config, synthesize
+
+    with pytest.raises(UserError, match="over the 64 MB a synthesized input may take"):
+        synthesize([{"name": "x", "dtype": "float32", "shape": [1, 50_000, 50_000]}])
+    assert MAX_INPUT_BYTES == 64 << 20
+    small = synthesize([{"name": "x", "dtype": "float32", "shape": [2, 3]}])
+    assert small["x0"].shape == (2, 3)
+    odd = {"class_name": "Sequential", "config": {"layers": ["Dense", {"config": "text"},
+                                                             {"class_name": "InputLayer",
+                                                              "config": {"batch_shape":
+                                                                         [None, 4]}}]}}
+    for config in ({"class_name": "Sequential", "config": "not an object"}, odd):
+        with pytest.raises(UserError, match="cannot tell the model's input shapes"):
+            specs_from_keras_config(config)  # one clear line, not an AttributeError
