@@ -536,3 +536,35 @@ def test_shards_cut_by_measured_seconds_tile_the_plan_and_resume_the_same_slice(
     capsys.readouterr()
     assert cli(["merge", str(by_count), str(runs[1]), "--out", str(tmp_path / "mixed")]) == 2
     assert "their slices do not tile the plan" in capsys.readouterr().err
+
+
+def test_two_machines_filling_one_shared_save_cache_at_once_corrupt_nothing(tmp_path):
+    """--save-cache-dir on a folder two hosts share: two `--save-only` runs race on the same
+    entries (the stub worker makes the saves); one makes each save, the other takes it from the
+    cache after the entry's lock, and a third run loads every cell from it, none rejected."""
+    shared = tmp_path / "shared-saves"
+    args = ["run", "--backend", "stub", "--save", "2.12", "--load", "2.16", "--models",
+            "mlp,cnn", "--formats", "h5,savedmodel", "--save-cache-dir", str(shared),
+            "--quiet", "-j", "2"]
+    procs = [subprocess.Popen([sys.executable, str(Path(stub_backend.__file__)), *args,
+                               "--save-only", "--cache-dir", str(tmp_path / f"cache{i}"),
+                               "--results-dir", str(tmp_path / f"r{i}"), "--run-id", "s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in (1, 2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    infos = [json.loads((tmp_path / f"r{i}" / "s" / "run.json").read_text()) for i in (1, 2)]
+    saves = 2 * 2  # models x formats, saved under 2.12 (the 2.12 -> 2.12 baseline reuses them)
+    hits = sorted(i["save_cache_hits"] for i in infos)
+    assert sum(hits) <= saves and hits[1] > 0, hits  # the second waited and reused
+    assert not any(shared.rglob(".rejected")), list(shared.rglob(".rejected"))
+    third = subprocess.run([sys.executable, str(Path(stub_backend.__file__)), *args,
+                            "--cache-dir", str(tmp_path / "cache3"), "--results-dir",
+                            str(tmp_path / "r3"), "--run-id", "l"],
+                           capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0, third.stderr
+    info = json.loads((tmp_path / "r3" / "l" / "run.json").read_text())
+    assert info["save_cache_hits"] == saves
+    rows = read_run(tmp_path / "r3" / "l").rows
+    assert rows and {r["status"] for r in rows} <= {"pass", "unsupported"}
+    assert "rejected" not in third.stdout + third.stderr
