@@ -473,3 +473,27 @@ def test_input_synthesis_refuses_a_huge_declared_shape_and_skips_odd_configs():
     for config in ({"class_name": "Sequential", "config": "not an object"}, odd):
         with pytest.raises(UserError, match="cannot tell the model's input shapes"):
             specs_from_keras_config(config)  # one clear line, not an AttributeError
+
+
+def test_fixtures_add_refuses_a_link_out_and_list_skips_a_killed_adds_staging(tmp_path, capsys):
+    from harness.cli import main
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not yours")
+    art = tmp_path / "model"
+    art.mkdir()
+    (art / "saved_model.pb").write_bytes(b"\n\x00")
+    (art / "assets").symlink_to(outside)
+    assert main(["fixtures", "add", str(art), "--name", "x", "--dir",
+                 str(tmp_path / "fx")]) == 2
+    err = capsys.readouterr().err
+    assert "is a link to" in err and "outside the artifact" in err and err.count("\n") == 1
+    assert not (tmp_path / "fx" / "x").exists()
+    # a staging folder a SIGKILLed add left: named, not counted
+    fx = tmp_path / "fx2"
+    (fx / ".churn-v3-abc123" / "artifact").mkdir(parents=True)
+    (fx / ".churn-v3-abc123" / "artifact" / "big.bin").write_bytes(b"0" * 2_000_000)
+    assert main(["fixtures", "list", "--dir", str(fx)]) == 0
+    out = capsys.readouterr().out
+    assert "0 fixture(s), 0.0 MB" in out and ".churn-v3-abc123 (2.0 MB) is what an interrupted" \
+        in out

@@ -120,6 +120,25 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _refuse_links_out(artifact: Path) -> None:
+    """A fixture keeps the artifact's bytes in the project: a symlink inside it that points
+    outside would copy a file from elsewhere on the machine into it."""
+    import os
+
+    if not Path(artifact).is_dir():
+        return
+    top = Path(artifact).resolve()
+    for root, dirs, names in os.walk(artifact):
+        for n in dirs + names:
+            p = Path(root) / n
+            if p.is_symlink():
+                target = p.resolve()
+                if target != top and top not in target.parents:
+                    raise UserError(f"{p} is a link to {target}, outside the artifact: a fixture "
+                                    "keeps only the artifact's own files; copy it in or remove "
+                                    "the link")
+
+
 def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
     """Verify `fixtures` under `loads`: an ordinary run of an explicit plan.  Returns the run
     folder."""
@@ -159,12 +178,20 @@ def main(args) -> int:
         fixtures = find(args.dir, args.names)
         for fx in fixtures:
             print(fx.summary())
-        total = sum(p.stat().st_size for p in Path(args.dir).rglob("*") if p.is_file())
+        root = Path(args.dir)
+        left = sorted(p for p in root.glob(".*-*") if p.is_dir())  # a killed add's staging
+        total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()
+                    and not any(q in p.parents for q in left))
         print(f"{len(fixtures)} fixture(s), {total / 1e6:.1f} MB in {args.dir}")
+        for p in left:
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            print(f"note: {p} ({size / 1e6:.1f} MB) is what an interrupted `fixtures add` left; "
+                  "not a fixture, not counted: remove it")
         return 0
     validate_env_options(args)
     opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=_say)
     if cmd == "add":
+        _refuse_links_out(args.artifact)
         fx = make.add(args.artifact, args.dir, args.name, opts, inputs=args.inputs,
                       expected=args.expected, tf=args.tf, custom_objects=args.custom_objects,
                       origin=args.origin, license=args.license, description=args.description,
