@@ -107,13 +107,20 @@ def _remember(path: Path | None, fields: dict) -> None:
 
 def saved_fields(saved: dict) -> dict | None:
     """The row fields of a cell whose artifact does not exist (None when it does): a save that
-    is unsupported stays unsupported; any other failure is the cell's `save-error`."""
+    is unsupported stays unsupported; a save worker killed or out of time (the machine's doing:
+    SIGKILL, the OOM killer, a timeout) makes the cell `crash` / `timeout`, which the next run
+    retries; any other failure, TF's own abort included, is the cell's `save-error` ("could not
+    save")."""
     status = saved.get("status", outcomes.CRASH)
     if status == outcomes.OK:
         return None
     if status == outcomes.UNSUPPORTED:
         return {"status": Status.UNSUPPORTED, "error_type": saved.get("error_type"),
                 "error": saved.get("error")}
+    if status in outcomes.HOST_OUTCOMES and "(signal SIGABRT)" not in str(saved.get("error")):
+        return {"status": Status(status), "error_type": saved.get("error_type"),
+                "error": f"the save {'crashed' if status == outcomes.CRASH else 'timed out'}: "
+                         + str(saved.get("error") or "")}
     prefix = "" if status == outcomes.SAVE_ERROR else f"the save {status}ed: "
     if status == outcomes.ERROR:
         prefix = "save worker: "

@@ -92,6 +92,21 @@ def test_a_save_that_crashes_makes_its_load_cells_save_errors(tmp_path, stub):
     assert {got[("savedmodel", ld)] for ld in FORMAT_LOADERS["savedmodel"]} == {"pass"}
 
 
+def test_a_save_worker_killed_by_the_machine_makes_crash_cells_that_the_next_run_retries(
+        tmp_path, stub):
+    """SIGKILL (the OOM killer, `kill -9`) is not "could not save": the cells are `crash`, the
+    save is not cached, and a later run with the save cache saves it again."""
+    stub({"save:mlp/h5": "kill"})
+    path = run(tmp_path)
+    got = statuses(path)
+    assert {got[("h5", ld)] for ld in FORMAT_LOADERS["h5"]} == {"crash"}
+    row = next(r for r in read_run(path).rows if r["format"] == "h5")
+    assert row["error"].startswith("the save crashed: ") and "SIGKILL" in row["error"]
+    stub({})
+    again = statuses(run(tmp_path, run_id="r2"))
+    assert {again[("h5", ld)] for ld in FORMAT_LOADERS["h5"]} == {"pass"}
+
+
 @pytest.mark.parametrize("action", ["garbage", "not-object"])
 def test_an_unreadable_worker_result_is_that_cells_crash(tmp_path, stub, action):
     stub({"load:mlp/h5/h5py.File": action})
