@@ -228,3 +228,25 @@ def test_try_refuses_a_missing_option_file_even_with_a_cached_copy(tmp_path, cap
                                   str(tmp_path / "missing.npz"), "--cache-dir",
                                   str(tmp_path / "c")])
     assert f"{flag} {tmp_path / 'missing.npz'}: no such file" in err
+
+
+@pytest.mark.parametrize(("break_it", "message"), [
+    (lambda sm: (sm / "saved_model.pb").unlink(),
+     "a SavedModel folder (variables, fingerprint.pb) without saved_model.pb"),
+    (lambda sm: (sm / "variables" / "variables.data-00000-of-00001").write_bytes(b""),
+     "variables.data-00000-of-00001: empty file (0 bytes)"),
+    (lambda sm: (sm / "variables" / "variables.data-00000-of-00001").unlink(),
+     "variables.index without its variables.data-* shard(s)"),
+])
+def test_a_savedmodel_cut_short_is_named_before_any_worker(tmp_path, capsys, break_it, message):
+    """Without saved_model.pb, fingerprint.pb was read as ONNX (exit 0); a 0-byte variables
+    file got a parameter count: now each is one line naming what is missing."""
+    sm = tmp_path / "exported"
+    (sm / "variables").mkdir(parents=True)
+    (sm / "saved_model.pb").write_bytes(b"\x08\x01")
+    (sm / "fingerprint.pb").write_bytes(b"\x08\x01\x10\x02")
+    (sm / "variables" / "variables.index").write_bytes(b"index")
+    (sm / "variables" / "variables.data-00000-of-00001").write_bytes(b"data")
+    break_it(sm)
+    err = one_line_error(capsys, ["inspect", str(sm), "--cache-dir", str(tmp_path / "c")])
+    assert message in err

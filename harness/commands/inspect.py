@@ -128,6 +128,7 @@ def check_artifact(path: Path) -> None:
             raise UserError(f"{f} is {kind}, not a model file" if kind != "not a regular file"
                             else f"{f}: not a regular file")
     if path.is_dir():
+        _check_savedmodel_folder(path)
         return
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes)")
@@ -144,6 +145,34 @@ def check_artifact(path: Path) -> None:
             check_zip(path)
         except UnsafeArtifact as exc:
             raise UserError(f"{path}: refused: {exc}") from None
+
+
+SAVEDMODEL_PARTS = ("variables", "fingerprint.pb", "keras_metadata.pb", "assets")
+
+
+def _check_savedmodel_folder(path: Path) -> None:
+    """A SavedModel folder cut short says what is missing, by name, before any reader guesses
+    (without saved_model.pb, its fingerprint.pb was read as an ONNX file)."""
+    parts = [n for n in SAVEDMODEL_PARTS if (path / n).exists()]
+    graph = (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()
+    if parts and not graph:
+        raise UserError(f"{path}: a SavedModel folder ({', '.join(parts)}) without "
+                        "saved_model.pb: copied or extracted only in part?")
+    if not graph:
+        return
+    if (path / "saved_model.pb").is_file() and (path / "saved_model.pb").stat().st_size == 0:
+        raise UserError(f"{path / 'saved_model.pb'}: empty file (0 bytes)")
+    variables = path / "variables"
+    index = variables / "variables.index"
+    if index.is_file():
+        shards = sorted(variables.glob("variables.data-*"))
+        empty = [f for f in [index, *shards] if f.stat().st_size == 0]
+        if empty:
+            raise UserError(f"{empty[0]}: empty file (0 bytes): the SavedModel's variables were "
+                            "not written whole")
+        if not shards:
+            raise UserError(f"{variables}: variables.index without its variables.data-* "
+                            "shard(s)")
 
 
 def problem(r: dict) -> str | None:
