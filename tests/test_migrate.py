@@ -399,3 +399,30 @@ def test_plan_refuses_what_the_run_refuses(tmp_path, cache_dir, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and "not a tflite" in err, (extra, err)
     assert not (tmp_path / "out.keras").exists()
+
+
+def test_the_migrated_file_never_replaces_one_the_user_made_meanwhile(tmp_path):
+    """--out X.keras is checked at the start; a file the user puts at X during the run is kept,
+    and the migrated artifact stays beside it, named in the error."""
+    from harness.errors import UserError
+    from harness.migrate.runner import _install
+
+    src = tmp_path / "candidate.keras"
+    src.write_bytes(b"migrated")
+    dest = tmp_path / "out" / "model.keras"
+    _install(src, dest)
+    assert dest.read_bytes() == b"migrated" and not (dest.parent / ".model.keras.partial").exists()
+    dest.write_bytes(b"the user's own")
+    with pytest.raises(UserError, match="appeared while the migration ran"):
+        _install(src, dest)
+    assert dest.read_bytes() == b"the user's own"
+    assert (dest.parent / ".model.keras.partial").read_bytes() == b"migrated"
+    folder_src = tmp_path / "export"
+    folder_src.mkdir()
+    (folder_src / "saved_model.pb").write_bytes(b"pb")
+    folder_dest = tmp_path / "serving" / "1"
+    folder_dest.mkdir(parents=True)
+    (folder_dest / "theirs.txt").write_text("keep")
+    with pytest.raises(UserError, match="appeared while the migration ran"):
+        _install(folder_src, folder_dest)
+    assert (folder_dest / "theirs.txt").read_text() == "keep"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -375,7 +376,29 @@ def _install(src: Path, dest: Path) -> None:
         shutil.copy2(src, tmp)
     if dest.is_dir() and not any(dest.iterdir()):
         dest.rmdir()
-    tmp.rename(dest)
+    if src.is_dir():
+        try:  # rename onto a folder that appeared meanwhile fails unless it is empty
+            tmp.rename(dest) if not dest.exists() else _taken(tmp, dest)
+        except OSError:
+            _taken(tmp, dest)
+        return
+    try:  # a file: link, which never replaces one the user made at dest during the run
+        os.link(tmp, dest)
+    except FileExistsError:
+        _taken(tmp, dest)
+    except OSError:  # no hard links here: a last check, then the rename
+        if dest.exists():
+            _taken(tmp, dest)
+        tmp.rename(dest)
+        return
+    tmp.unlink()
+
+
+def _taken(tmp: Path, dest: Path) -> None:
+    from ..errors import UserError
+
+    raise UserError(f"{dest} appeared while the migration ran (it was not there at the start); "
+                    f"nothing replaced it: the migrated artifact is at {tmp}")
 
 
 def write_report(report_dir: Path, data: dict) -> Path:
