@@ -167,3 +167,19 @@ def _try_any(argv: list[str], capsys) -> tuple[int, str, str]:
     rc = cli.main(argv)
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def test_a_keras_3_file_takes_its_reference_from_a_target_that_predicts(tmp_path, cache_dir,
+                                                                        uv_available, capsys):
+    """A Keras 3 `.keras` records no TF: under --load 2.12,2.16 only 2.12's h5py.File reads it
+    (stored values, no predictions), so the reference comes from 2.16, which predicts, and
+    2.16's load_model passes (it was "does NOT give it back" against a values-only reference)."""
+    art = tmp_path / "k3.keras"
+    art.write_bytes((ROOT / "fixtures" / "cnn-keras-tf2.16.2" / "artifact" / "model.keras")
+                    .read_bytes())
+    rc, out, err = _try([str(art), "--load", "2.12,2.16", "--cache-dir", str(cache_dir),
+                         "--results-dir", str(tmp_path / "r")], capsys)
+    assert "reference: taken from TF 2.16" in out and "the oldest target that predicts" in out
+    assert "TF 2.16 (tf 2.16" in out and \
+        "`keras.models.load_model` loads it with the same parameters and predictions" in out
+    assert "native loader `keras.models.load_model`: raises under 2.12; passes under 2.16" in out
