@@ -35,6 +35,48 @@ from .save_cache import entry_inputs
 from .worker import outcomes
 
 REUSABLE = (outcomes.OK, outcomes.LOAD_ERROR, outcomes.UNSUPPORTED)
+KEY_FILE = "cache.key"  # this machine's secret: signs every result and verdict written here
+MAC = "_mac"
+
+
+def _key(root: Path) -> bytes:
+    """The cache's signing key, made on first use (0600).  A file rewritten whole, its digests
+    recomputed, does not carry a valid signature without it; a cache copied from elsewhere
+    (another machine, a CI cache) is judged again once, then signed here."""
+    import os
+    import secrets
+
+    path = Path(root) / KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    Path(root).mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def signed(root: Path, name: str, data: dict) -> dict:
+    """`data` with its signature: an HMAC over its canonical JSON and the file's name."""
+    import hmac
+
+    body = json.dumps({k: v for k, v in data.items() if k != MAC}, sort_keys=True,
+                      default=str).encode()
+    return data | {MAC: hmac.new(_key(root), name.encode() + b"\0" + body,
+                                 hashlib.sha256).hexdigest()}
+
+
+def verified(root: Path, name: str, data) -> bool:
+    import hmac
+
+    if not isinstance(data, dict) or not isinstance(data.get(MAC), str):
+        return False
+    return hmac.compare_digest(signed(root, name, data)[MAC], data[MAC])
 
 
 @cache
@@ -96,8 +138,10 @@ class LoadCache:
             result = json.loads((folder / "result.json").read_bytes())
         except (OSError, ValueError):
             return None
-        if not isinstance(result, dict) or result.get("status") not in REUSABLE:
+        if not verified(self.root, f"{key}/result.json", result) or \
+                result.get("status") not in REUSABLE:
             return None
+        result = {k: v for k, v in result.items() if k != MAC}
         arrays = folder / "arrays.npz"
         expected = result.get("arrays_sha256")
         if expected is None:
@@ -125,4 +169,4 @@ class LoadCache:
             keep["arrays_sha256"] = sha256_file(folder / "arrays.npz")
         else:
             (folder / "arrays.npz").unlink(missing_ok=True)
-        write_json_atomic(folder / "result.json", keep)
+        write_json_atomic(folder / "result.json", signed(self.root, f"{key}/result.json", keep))

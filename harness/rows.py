@@ -88,19 +88,35 @@ def _remembered(path: Path | None) -> dict | None:
     with a known status, else judged again)."""
     if path is None:
         return None
+    from .load_cache import MAC, verified
+
     try:
         fields = json.loads(path.read_bytes())
+        if not verified(_cache_root(path), _signed_name(path), fields):
+            return None  # rewritten, or from another cache: judged again
+        fields.pop(MAC)
         fields["status"] = Status(fields["status"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return fields if isinstance(fields.get("notes", {}), dict) else None
 
 
+def _cache_root(verdict: Path) -> Path:
+    return verdict.parent.parent.parent  # <loads>/<k[:2]>/<key>/verdict-*.json
+
+
+def _signed_name(verdict: Path) -> str:
+    return f"{verdict.parent.name}/{verdict.name}"
+
+
 def _remember(path: Path | None, fields: dict) -> None:
     if path is None:
         return
+    from .load_cache import signed
+
     try:
-        write_json_atomic(path, fields)
+        write_json_atomic(path, signed(_cache_root(path), _signed_name(path),
+                                       json.loads(json.dumps(fields, default=str))))
     except OSError:
         pass  # a cache that cannot be written costs the next run a judging, nothing else
 

@@ -583,3 +583,32 @@ def test_two_machines_filling_one_shared_save_cache_at_once_corrupt_nothing(tmp_
     rows = read_run(tmp_path / "r3" / "l").rows
     assert rows and {r["status"] for r in rows} <= {"pass", "unsupported"}
     assert "rejected" not in third.stdout + third.stderr
+
+
+def test_a_rewritten_load_cache_entry_or_verdict_is_not_believed(tmp_path, stub):
+    """The load cache signs what it writes (cache.key, this machine's, 0600): a result.json or a
+    verdict-*.json rewritten whole, digests and all, is run or judged again, never reused."""
+    stub({"load:mlp/h5/keras.models.load_model": "load-error"})
+    first = run(tmp_path)
+    loads = tmp_path / "cache" / "loads"
+    assert (loads / "cache.key").stat().st_mode & 0o077 == 0
+    results = sorted(loads.glob("*/*/result.json"))
+    verdicts = sorted(loads.glob("*/*/verdict-*.json"))
+    assert results and verdicts
+    # turn the load-error into an ok result, and a verdict's mismatch/pass into something else
+    for path in results:
+        data = json.loads(path.read_text())
+        if data.get("status") == "load-error":
+            data |= {"status": "ok", "error": None, "error_type": None}
+            path.write_text(json.dumps(data))
+    for path in verdicts:
+        data = json.loads(path.read_text())
+        data |= {"status": "pass", "error": None}
+        path.write_text(json.dumps(data))
+    again = run(tmp_path, run_id="r2")
+    info = json.loads((again / "run.json").read_text())
+    assert statuses(again) == statuses(first)  # nothing the rewrite said was believed
+    edited = [r for r in read_run(again).rows if r["loader"] == "keras.models.load_model"
+              and r["format"] == "h5"]
+    assert edited[0]["status"] == "load-error"
+    assert info["load_cache_hits"] < len(read_run(again).rows)
