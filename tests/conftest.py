@@ -58,3 +58,11 @@ def hooked_saves(tmp_path, monkeypatch):
         return results
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _a_fixed_terminal_width(monkeypatch):
+    """What `show`, `run` and `advise` print fits the terminal (shutil.get_terminal_size reads
+    COLUMNS first): the tests read it as piped (160 columns), whatever terminal runs pytest; a
+    test of another width passes --width."""
+    monkeypatch.setenv("COLUMNS", "160")

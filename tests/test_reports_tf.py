@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -102,4 +103,6 @@ def test_advise_on_the_real_run(real_run, capsys):
     assert "keras.models.load_model" in sm
     # keras.models.load_model never read a SavedModel under 2.12 either: not the upgrade's break
     assert "  already keras.models.load_model: already fails under 2.12 -> 2.12" in sm
-    assert "  BREAKS  tf.train.Checkpoint.restore: breaks under 2.16: silently wrong for" in out
+    # the restore and the loaders that say the same of it are one entry
+    assert re.search(r"\n  BREAKS  tf\.train\.Checkpoint\.restore(, [^:\n]+)?: breaks under "
+                     r"2\.16: silently wrong for", out), out
