@@ -360,7 +360,7 @@ def test_live_display_on_a_real_terminal(tmp_path):
     session = f"tfh-{uuid.uuid4().hex[:8]}"
     run = tmp_path / "run"
     run.mkdir()
-    cmd = (f"cd {Path(__file__).parent.parent} && TERM=xterm-256color {sys.executable} "
+    cmd = (f"cd {Path(__file__).parent.parent} && TERM=xterm-256color COLUMNS=120 {sys.executable} "
            f"{Path(__file__)} auto {run} 0.02; echo EXITED $?; sleep 30")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd],
                    check=True)
