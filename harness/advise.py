@@ -560,9 +560,11 @@ def verdict(advisor: Advisor, width: int = VERDICT_WIDTH) -> list[str]:
     if not advisor.baselined:
         fails = [lo for lo, advs in by_loader.items() if any(a.v.models(R.UNBASELINED)
                                                             for a in advs)]
-        return [head + f"{len(keep)} of {len(by_loader)} native loader(s) that give back a "
+        # a loader that passes for one format and fails for another is said once: it fails
+        passes = [lo for lo in keep if lo not in fails]
+        return [head + f"{len(passes)} of {len(by_loader)} native loader(s) that give back a "
                 f"model pass, {len(fails)} fail", "  " + no_baseline_line(old),
-                fit("  pass: ", [f"`{lo}`" for lo in keep], width),
+                fit("  pass: ", [f"`{lo}`" for lo in passes], width),
                 fit("  fail: ", [f"`{lo}`" for lo in fails], width)]
     lines = [head + f"{len(keep)} of {len(by_loader)} native loader(s) that give back a model "
              f"keep working, {len(breaks)} break"]

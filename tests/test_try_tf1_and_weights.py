@@ -183,3 +183,19 @@ def test_a_keras_3_file_takes_its_reference_from_a_target_that_predicts(tmp_path
     assert "TF 2.16 (tf 2.16" in out and \
         "`keras.models.load_model` loads it with the same parameters and predictions" in out
     assert "native loader `keras.models.load_model`: raises under 2.12; passes under 2.16" in out
+
+
+def test_the_same_bytes_tried_from_another_path_name_that_path(tmp_path, cache_dir,
+                                                               uv_available, capsys):
+    """try's cache is keyed by the bytes: a copy made from another path is reused, but what try
+    prints (and the commands it suggests) names the file given now."""
+    src = (ROOT / "fixtures" / "cnn-keras-tf2.12.1" / "artifact" / "model.keras").read_bytes()
+    outs = []
+    for name in ("first", "second"):
+        art = tmp_path / name / "model.keras"
+        art.parent.mkdir()
+        art.write_bytes(src)
+        rc, out, err = _try([str(art), "--load", "2.16", "--cache-dir", str(cache_dir),
+                             "--results-dir", str(tmp_path / f"r-{name}")], capsys)
+        outs.append(out)
+    assert str(tmp_path / "second") in outs[1] and str(tmp_path / "first") not in outs[1]

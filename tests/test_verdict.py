@@ -349,3 +349,26 @@ def test_the_default_delegates_share_of_a_difference_is_said_only_where_measured
     assert verdict.size(seen).endswith("; " + verdict.delegate_effect(seen))
     assert verdict.delegate_effect(base | {"notes": {"default_delegate_max_abs_diff": 0.0}}) \
         == ""
+
+
+def test_without_a_baseline_a_loader_is_either_passing_or_failing_never_both(tmp_path):
+    """No X -> X cells: the counts add up, and a loader that passes for one format and fails for
+    another is said once, under "fail" (the published fixtures verdict listed
+    `keras.models.load_model` under both, "5 of 7 pass, 3 fail")."""
+    import re
+
+    from test_reports_sample import make_run, sample_rows
+
+    from harness.advise import verdicts
+    from harness.reports.run_view import RunView
+
+    rows = [r for r in sample_rows() if (r["save_tf"], r["load_tf"]) == ("2.12", "2.16")]
+    lines = verdicts(RunView(make_run(tmp_path, rows=rows)), width=400)
+    m = re.search(r"(\d+) of (\d+) native loader\(s\) that give back a model pass, (\d+) fail",
+                  lines[0])
+    assert m, lines
+    passing = re.findall(r"`([^`]+)`", next(ln for ln in lines if ln.startswith("  pass: ")))
+    failing = re.findall(r"`([^`]+)`", next(ln for ln in lines if ln.startswith("  fail: ")))
+    assert not set(passing) & set(failing), lines
+    assert int(m.group(1)) + int(m.group(3)) == int(m.group(2)) == len(passing) + len(failing)
+    assert "keras.models.load_model" in failing  # passes for mlp's h5, fails elsewhere

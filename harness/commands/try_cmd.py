@@ -426,6 +426,10 @@ def main(args) -> int:
     if not args.load:
         raise UserError("--load is empty")
     fx = prepare(args)
+    # a copy cached from the same bytes tried from another path names that path: the output
+    # and its printed commands name the file the user gave now
+    fx.data["origin"] = dict(fx.data.get("origin") or {}) | {
+        "source": str(args.artifact.resolve())}
     path = run_fixtures([fx], args.load, args)
     data = read_run(path)
     envs = {label: (e or {}).get("resolved") or {}
