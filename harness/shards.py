@@ -72,22 +72,43 @@ class Costs:
 
 
 def read_costs(run: Path) -> Costs:
-    """The `seconds` of each cell row of a run folder (reused cells keep the seconds they were
-    measured in)."""
+    """The `seconds` of each cell row of a run folder that was really loaded there: a cell
+    reused from the load cache (`reused_from`) records what reusing it cost, not a load."""
     from .results import read_run
 
     data = read_run(Path(run))
     seconds = {}
     for row in data.rows:
         s = row.get("seconds")
+        if row.get("reused_from"):
+            continue
         if isinstance(s, (int, float)) and s >= 0:
             try:
                 seconds[Cell.from_row(row).key()] = float(s)
             except (KeyError, TypeError, ValueError):
                 continue
     if not seconds:
-        raise UserError(f"--shard-costs {run}: no cell of that run records its seconds")
+        raise UserError(f"--shard-costs {run}: no cell of that run was loaded there (none "
+                        "records a load's seconds: every one was reused)")
     return Costs(seconds, str(data.info.get("run_id") or Path(run).name))
+
+
+MEASURED_SHARE = 0.5  # a run that loaded fewer of its cells itself is no cost source
+
+
+def given_costs(run: Path) -> Costs | None:
+    """`--shard-costs RUN`: its costs, or None (cut by cell count, said on stderr) when it
+    loaded no cell itself (a night served all from the load cache).  Every shard reading the
+    same RUN decides the same way, so the slices still tile the plan."""
+    import sys
+
+    try:
+        return read_costs(run)
+    except UserError as exc:
+        if "every one was reused" not in str(exc):
+            raise
+        print(f"harness: note: {exc}; cutting the shards by cell count", file=sys.stderr)
+        return None
 
 
 def find_costs(results_dir: Path, definition: dict) -> Costs | None:
@@ -106,9 +127,15 @@ def find_costs(results_dir: Path, definition: dict) -> Costs | None:
     for *_, run in sorted(found, reverse=True):
         from .results import read_run
 
-        if read_run(run).missing:
+        data = read_run(run)
+        if data.missing:
             continue
-        return read_costs(run)
+        try:
+            costs = read_costs(run)
+        except UserError:
+            continue
+        if len(costs.seconds) >= MEASURED_SHARE * len(data.rows):  # not a warm repeat
+            return costs
     return None
 
 

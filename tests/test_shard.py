@@ -157,3 +157,30 @@ def test_plan_prints_the_shards_as_a_ci_job_matrix(tmp_path, capsys):
     assert sum(r["cells"] for r in out["include"]) == total
     assert cli_main(["plan", "--matrix", "matrix/smoke.toml", "--shards", "0"]) == 2
     assert "--shards 0" in capsys.readouterr().err
+
+
+def test_costs_come_only_from_cells_a_run_really_loaded(tmp_path):
+    """A cell reused from the load cache records what reusing it cost (a fraction of a load):
+    no cost; a run that reused everything is no cost source at all."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_reports_sample import make_run, sample_rows
+
+    from harness.errors import UserError
+    from harness.shards import read_costs
+
+    rows = sample_rows()
+    for i, r in enumerate(rows):
+        r["seconds"] = 2.0
+        if i % 2:
+            r |= {"reused_from": "earlier", "seconds": 0.01}
+    costs = read_costs(make_run(tmp_path / "half", rows=rows))
+    assert set(costs.seconds.values()) == {2.0} and len(costs.seconds) == (len(rows) + 1) // 2
+    warm = [r | {"reused_from": "earlier"} for r in rows]
+    with pytest.raises(UserError, match="every one was reused"):
+        read_costs(make_run(tmp_path / "warm", rows=warm))
+    from harness.shards import given_costs
+
+    assert given_costs(tmp_path / "warm" / "sample-run") is None  # --shard-costs: by count

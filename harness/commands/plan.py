@@ -33,7 +33,7 @@ def main(args) -> int:
     if args.shard_costs == "none":
         costs = None
     elif args.shard_costs:
-        costs = shards.read_costs(Path(args.shard_costs))
+        costs = shards.given_costs(Path(args.shard_costs))
     else:
         costs = shards.find_costs(args.results_dir, matrix.to_dict())
     cells = matrix.cells()

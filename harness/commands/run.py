@@ -172,7 +172,7 @@ def shard_costs(args, matrix):
     if args.shard_costs == "none":
         return None
     if args.shard_costs:
-        return shards.read_costs(Path(args.shard_costs))
+        return shards.given_costs(Path(args.shard_costs))
     if matrix is None:
         matrix = from_flags(args.save or [], args.load or [], args.models, args.formats,
                             args.loaders, args.devices, args.save_devices, args.load_devices,
