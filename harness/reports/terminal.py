@@ -229,12 +229,6 @@ def _refs_text(refs: list[int]) -> str:
     return f"[{','.join(map(str, refs))}]" if refs else ""
 
 
-def _labelled(labels: list[str], marks: list[list[str]]) -> list[int]:
-    """Each column's width: its label's or its widest mark's."""
-    return [max([display_width(lab)] + [display_width(m[i]) for m in marks])
-            for i, lab in enumerate(labels)]
-
-
 def _squares(row: list[str], widths: list[int]) -> str:
     return " ".join(c + " " * (w - display_width(c)) for c, w in zip(row, widths, strict=True))
 
@@ -272,7 +266,7 @@ def layout(entries: list[Entry], headers: list[str], marker, notes: Notes, width
     fmt_w = max(len(corner[0]), *(len(e.fmt) for e in entries))
     loader_w = max(len(corner[1]), *(len(e.label) for e in entries))
     for _size, labels in candidates[:2]:  # form 2
-        widths = _labelled(labels, marks)
+        widths = _widths([labels, *marks])
         out = [_pad([corner[0], corner[1], _squares(labels, widths)], [fmt_w, loader_w, 0],
                     "  ")]
         for n, e in enumerate(entries):
@@ -285,7 +279,7 @@ def layout(entries: list[Entry], headers: list[str], marker, notes: Notes, width
     refs_w = max((len(r) for r in refs), default=0)
     best = None
     for _size, labels in candidates:  # form 3: the candidate needing the fewest lines
-        widths = _labelled(labels, marks)
+        widths = _widths([labels, *marks])
         squares_w = sum(w + 1 for w in widths)
         label_w = max(12, min(max(len(e.label) for e in entries) + 3,
                               width - squares_w - (refs_w + 2 if refs_w else 0)))
