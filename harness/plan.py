@@ -115,7 +115,6 @@ def _shard_order(c: Cell) -> tuple:
 def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
     """The K-th of N contiguous, nearly equal slices of the cells in a fixed order: the same
     on every machine, disjoint, and together exactly the whole plan."""
-    ordered = sorted(cells, key=_shard_order)
-    lo, hi = len(ordered) * (k - 1) // n, len(ordered) * k // n
-    chosen = set(ordered[lo:hi])
-    return [c for c in cells if c in chosen]
+    from .shards import bounds, slice_cells  # (shards builds on this module)
+
+    return slice_cells(cells, bounds(cells, n)[k - 1])

@@ -139,6 +139,17 @@ def find_costs(results_dir: Path, definition: dict) -> Costs | None:
     return None
 
 
+def choose_costs(choice: str | None, results_dir: Path, definition) -> Costs | None:
+    """What `--shard-costs` (run and plan) names: `none` -> None (by cell count), a run folder ->
+    its costs (given_costs), unset -> the newest fitting run under results_dir (find_costs) of
+    the matrix `definition()` gives."""
+    if choice == "none":
+        return None
+    if choice:
+        return given_costs(Path(choice))
+    return find_costs(results_dir, definition())
+
+
 def bounds(cells: list[Cell], n: int, costs: Costs | None = None) -> list[tuple[int, int]]:
     """The n slices [lo, hi) of the cells in shard order: equal counts, or equal costs."""
     ordered = sorted(cells, key=_shard_order)

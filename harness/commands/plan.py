@@ -30,12 +30,7 @@ def main(args) -> int:
     if args.shards < 1:
         raise UserError(f"--shards {args.shards}: give at least 1")
     matrix = Matrix.load(args.matrix)
-    if args.shard_costs == "none":
-        costs = None
-    elif args.shard_costs:
-        costs = shards.given_costs(Path(args.shard_costs))
-    else:
-        costs = shards.find_costs(args.results_dir, matrix.to_dict())
+    costs = shards.choose_costs(args.shard_costs, args.results_dir, matrix.to_dict)
     cells = matrix.cells()
     if args.shards > len(cells):
         raise UserError(f"--shards {args.shards}: the matrix has only {len(cells)} cells")

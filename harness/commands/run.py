@@ -169,17 +169,13 @@ def shard_costs(args, matrix):
     from .. import shards
     from ..matrix import from_flags
 
-    if args.shard_costs == "none":
-        return None
-    if args.shard_costs:
-        return shards.given_costs(Path(args.shard_costs))
-    if matrix is None:
-        matrix = from_flags(args.save or [], args.load or [], args.models, args.formats,
-                            args.loaders, args.devices, args.save_devices, args.load_devices,
-                            baseline=args.baseline)
-    if args.as_of:
-        matrix = dataclasses.replace(matrix, as_of=args.as_of)
-    return shards.find_costs(args.results_dir, matrix.to_dict())
+    def definition() -> dict:  # the matrix the run will record, as_of applied
+        m = matrix or from_flags(args.save or [], args.load or [], args.models, args.formats,
+                                 args.loaders, args.devices, args.save_devices,
+                                 args.load_devices, baseline=args.baseline)
+        return (dataclasses.replace(m, as_of=args.as_of) if args.as_of else m).to_dict()
+
+    return shards.choose_costs(args.shard_costs, args.results_dir, definition)
 
 
 def _interrupt(signum, frame):
