@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from run_bench import _cache_dir  # noqa: E402  (bench/run_bench.py: envs of the real cache)
 
-from harness.matrix import from_flags  # noqa: E402
-from harness.progress import Progress, clock  # noqa: E402
-from harness.runner import Run, RunOptions  # noqa: E402
+from harness.plan.matrix import from_flags  # noqa: E402
+from harness.run.progress import Progress, clock  # noqa: E402
+from harness.run.runner import Run, RunOptions  # noqa: E402
 
 FRACTIONS = (0.10, 0.25, 0.50, 0.75)
 

@@ -39,12 +39,12 @@ sys.path.insert(0, str(HERE.parent))
 
 from timeline import breakdown, print_breakdown  # noqa: E402  (bench/timeline.py)
 
-from harness import execute  # noqa: E402
 from harness.envs.uv import run_uv  # noqa: E402
-from harness.matrix import Matrix  # noqa: E402
-from harness.progress import make_progress  # noqa: E402
-from harness.requests import LoadRequest, SaveRequest  # noqa: E402
-from harness.runner import Run, RunOptions  # noqa: E402
+from harness.plan.matrix import Matrix  # noqa: E402
+from harness.plan.requests import LoadRequest, SaveRequest  # noqa: E402
+from harness.run import batch as execute  # noqa: E402
+from harness.run.progress import make_progress  # noqa: E402
+from harness.run.runner import Run, RunOptions  # noqa: E402
 
 EXTRA_PACKAGE = "humanize==4.9.0"  # pure Python, imported by nothing: a harmless "upstream change"
 

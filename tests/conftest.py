@@ -42,7 +42,7 @@ def hooked_saves(tmp_path, monkeypatch):
     """Run save cells of the `module` model through a real worker of `env` with its test hooks
     on (`abort`, `hang`): `run(env, [(format, hook or None), ...], cell_timeout)` returns
     {request id: result}; worker logs are in tmp_path / "work"."""
-    from harness import execute
+    from harness.run import batch as execute
 
     monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
     art = tmp_path / "artifacts"

@@ -1,4 +1,5 @@
-"""harness.advise and `harness advise` on hand-made runs (no TF): every line comes from cells."""
+"""harness.findings.advise and `harness advise` on hand-made runs (no TF): every line comes from
+cells."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import time
 
 from test_reports_sample import make_run, row, sample_rows
 
-from harness.advise import Advisor, render, resolve_label, verdict
 from harness.cli import main
-from harness.reports.run_view import RunView
+from harness.findings.advise import Advisor, render, resolve_label, verdict
+from harness.results.view import RunView
 
 
 def advice_lines(text: str, fmt: str) -> list[str]:
@@ -220,8 +221,8 @@ def test_a_try_run_is_never_the_newest_run_advise_answers_from(tmp_path, capsys)
     however new, unless it is named."""
     import os
 
-    from harness.advise import find_run
     from harness.cli import main
+    from harness.findings.advise import find_run
 
     results = tmp_path / "results"
     full = make_run(results, name="quickstart")

@@ -1,5 +1,6 @@
 """What a save version writes differently from the one before, read from a run's artifacts
-(harness/artifact_changes.py): checkpoint keys by parameter, Keras config keys from .keras zips
+(harness/findings/artifact_changes.py): checkpoint keys by parameter, Keras config keys from .keras
+zips
 and .h5 files.  Synthetic artifacts in the layout a run writes; no TF."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from harness import artifact_changes
+from harness.findings import artifact_changes
 
 ATTR = "/.ATTRIBUTES/VARIABLE_VALUE"
 

@@ -9,11 +9,11 @@ import shutil
 
 import pytest
 
+from harness.cache.saves import SaveCache, worker_code_hash
 from harness.envs.base import gpu_absent_reason
-from harness.matrix import Matrix
-from harness.runner import Run, RunOptions
-from harness.save_cache import SaveCache, worker_code_hash
-from harness.specs import EnvSpec
+from harness.plan.matrix import Matrix
+from harness.plan.specs import EnvSpec
+from harness.run.runner import Run, RunOptions
 
 
 class _Env:

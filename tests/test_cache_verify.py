@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.cache.saves import SaveCache
 from harness.digests import ManifestError, read_manifest, verify_files
-from harness.matrix import Matrix
-from harness.runner import Run, RunOptions
-from harness.save_cache import SaveCache
-from harness.specs import EnvSpec
+from harness.plan.matrix import Matrix
+from harness.plan.specs import EnvSpec
+from harness.run.runner import Run, RunOptions
 
 
 class _Env:

@@ -1,4 +1,5 @@
-"""harness.compare: parameter names, bit-exact parameters, ULPs and prediction tolerances."""
+"""harness.verdict.compare: parameter names, bit-exact parameters, ULPs and prediction
+tolerances."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import (
+from harness.verdict.compare import (
     compare_params,
     compare_predictions,
     normalize_name,
@@ -197,7 +198,7 @@ def test_format_floor_loosens_float32_but_never_tightens_float16():
 
 def test_rows_name_the_harness_package_not_its_folder():
     import harness
-    from harness.rows import machine_paths, scrub_paths
+    from harness.verdict.rows import machine_paths, scrub_paths
 
     worker = Path(harness.__file__).resolve().parent / "worker" / "main.py"
     text = scrub_paths(f'File "{worker}", line 3', machine_paths())

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from harness.reports.terminal import terminal_table
-from harness.runner import Run, RunOptions
+from harness.run.runner import Run, RunOptions
 from harness.vocab import FORMAT_LOADERS
 
 pytestmark = [pytest.mark.tf, pytest.mark.crossversion]

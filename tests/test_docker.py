@@ -13,10 +13,11 @@ import shutil
 
 import pytest
 
-from harness import execute, images
-from harness.envs.docker import DockerEnvironment
-from harness.runner import Run, RunOptions
-from harness.specs import EnvSpec
+from harness.envs.docker import images
+from harness.envs.docker.backend import DockerEnvironment
+from harness.plan.specs import EnvSpec
+from harness.run import batch as execute
+from harness.run.runner import Run, RunOptions
 
 REASON = images.engine_reason()
 if REASON:
@@ -42,7 +43,7 @@ def _still_there(ids):
 
 @pytest.fixture(scope="session")
 def base_image():
-    from harness.images.base import base_ref, make_base
+    from harness.envs.docker.base import base_ref, make_base
 
     if images.local_image(base_ref(SUITE)) is None:
         why = None
@@ -60,7 +61,7 @@ def base_image():
 
 @pytest.fixture(autouse=True)
 def no_container_left_behind():
-    from harness.images import container
+    from harness.envs.docker import container
 
     before = len(container.started)
     yield
@@ -167,7 +168,7 @@ def test_a_dying_or_hanging_container_is_a_crash_or_timeout_cell(base_image, cac
 
 
 def test_gpu_cells_are_unsupported_where_the_engine_has_no_gpu(base_image, cache_dir, tmp_path):
-    from harness.envs.docker import gpu_unavailable_reason
+    from harness.envs.docker.backend import gpu_unavailable_reason
 
     reason = gpu_unavailable_reason()
     if reason is None:
@@ -179,8 +180,8 @@ def test_gpu_cells_are_unsupported_where_the_engine_has_no_gpu(base_image, cache
 
 
 def test_a_failed_build_names_the_step_and_its_last_lines(base_image, tmp_path):
-    from harness.images import ImageBuildError
-    from harness.images.build import Base, build_image
+    from harness.envs.docker.build import Base, build_image
+    from harness.envs.docker.images import ImageBuildError
 
     labels = base_image.labels
     base = Base("debian", base_image.tags[0], labels[images.L_PYTHON], labels[images.L_GLIBC],
@@ -207,7 +208,7 @@ def test_images_commands_list_and_reuse(base_image, cache_dir, capsys):
 
 
 def test_every_container_the_tests_started_is_gone():
-    from harness.images import container
+    from harness.envs.docker import container
 
     assert len(container.started) >= 6  # the runs above really used containers
     assert not _still_there(container.started)

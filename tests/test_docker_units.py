@@ -8,14 +8,14 @@ import signal
 from pathlib import Path
 
 from harness.envs import BACKENDS
-from harness.envs.docker import constraints_for
-from harness.images.build import Base, dockerfile
-from harness.images.container import as_returncode, mount_roots
-from harness.images.wheelhouse import pip_platforms, uv_platform, wheel_name_matches
+from harness.envs.docker.backend import constraints_for
+from harness.envs.docker.build import Base, dockerfile
+from harness.envs.docker.container import as_returncode, mount_roots
+from harness.envs.docker.wheelhouse import pip_platforms, uv_platform, wheel_name_matches
 
 
 def test_docker_is_a_registered_backend():
-    assert BACKENDS["docker"] == "harness.envs.docker:DockerEnvironment"
+    assert BACKENDS["docker"] == "harness.envs.docker.backend:DockerEnvironment"
 
 
 def test_one_mount_for_a_run_folder_and_several_when_paths_share_only_the_root(tmp_path):

@@ -1,4 +1,5 @@
-"""harness.expectations (the file the pytest plugin and `harness check` read), `harness check`
+"""harness.findings.expectations (the file the pytest plugin and `harness check` read), `harness
+check`
 and `harness diff` on hand-made runs (no TF)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from test_reports_sample import make_run, row, sample_rows
 
 from harness.cli import main
 from harness.errors import UserError
-from harness.expectations import (
+from harness.findings.expectations import (
     CHANGED,
     EXPECTED,
     FIXED,

@@ -11,7 +11,7 @@ import pytest
 
 from harness import procs
 from harness.envs.uv import UvEnvironment
-from harness.specs import EnvSpec
+from harness.plan.specs import EnvSpec
 
 pytestmark = [pytest.mark.tf]
 

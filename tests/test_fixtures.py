@@ -14,10 +14,10 @@ import pytest
 import tomllib
 
 from harness import cli, procs
-from harness.fixtures import synth, tomlw
-from harness.fixtures.model import ZOO_ONLY_LOADERS, Fixture, find, read
-from harness.fixtures.stage import cells, stage
-from harness.results import read_run
+from harness.regression import synth, tomlw
+from harness.regression.model import ZOO_ONLY_LOADERS, Fixture, find, read
+from harness.regression.stage import cells, stage
+from harness.results.store import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -151,7 +151,7 @@ def test_a_users_tf1_checkpoint_is_staged_with_its_own_tensor_names(tmp_path):
 
 
 def test_tf1_checkpoint_inputs_are_named_after_the_graphs_placeholders(tmp_path):
-    from harness.fixtures.make import _placeholder_specs
+    from harness.regression.make import _placeholder_specs
 
     info = {"signatures": {"graph": {"placeholders": ["X", "Y"]}}}
     np.savez(tmp_path / "named.npz", X=np.zeros(4, np.float32))
@@ -212,8 +212,9 @@ def test_freeze_saves_no_format_after_another_from_one_live_model(tmp_path, monk
     """A `.keras` frozen after an `.h5` of the same live Keras 3 model held no optimizer (its
     loaders then compiled RMSprop): each artifact must come from a model nothing else was
     saved from, whatever the order of --formats."""
-    from harness import envs, execute
-    from harness.fixtures import make
+    from harness import envs
+    from harness.regression import make
+    from harness.run import batch as execute
 
     monkeypatch.setattr(envs, "get_backend", lambda name: _FakeEnv)
     monkeypatch.setattr(execute, "run_batch", _fake_save_worker)
@@ -229,7 +230,7 @@ def test_freeze_saves_no_format_after_another_from_one_live_model(tmp_path, monk
 
 
 def test_freeze_plans_one_worker_and_one_reference_per_artifact(tmp_path):
-    from harness.fixtures.make import save_batches
+    from harness.regression.make import save_batches
 
     batches = save_batches([("cnn", "h5"), ("cnn", "keras"), ("seq", "h5"), ("cnn", "h5")],
                            tmp_path)
@@ -289,7 +290,7 @@ tf.saved_model.save(model, os.path.join(out, "exported", "1"))
 def test_try_on_my_own_h5_and_savedmodel_across_keras_2_and_3(tmp_path, cache_dir,
                                                               uv_available, capsys):
     from harness.envs.uv import UvEnvironment
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = UvEnvironment(EnvSpec.parse("2.16"), cache_dir)  # Keras 3 writes them
     env.create()
@@ -347,7 +348,7 @@ def test_staging_uses_the_name_each_formats_loaders_open(tmp_path):
     Keras picks the legacy or the new reader by that name), whatever the user called it."""
     import re
 
-    from harness.fixtures.stage import ENTRY, copy_artifact
+    from harness.regression.stage import ENTRY, copy_artifact
     from harness.worker.detect import _hdf5_kind
 
     opened = {}
@@ -439,7 +440,7 @@ def test_an_edited_fixture_toml_is_refused(tmp_path, edit, message):
     import shutil
 
     from harness.errors import UserError
-    from harness.fixtures.model import read
+    from harness.regression.model import read
 
     src = Path(__file__).parents[1] / "fixtures" / "cnn-h5-tf2.12.1"
     fx_dir = tmp_path / "fx" / "cnn-h5-tf2.12.1"
@@ -459,7 +460,7 @@ def test_input_synthesis_refuses_a_huge_declared_shape_and_skips_odd_configs():
     """A signature declaring a ~10 GB input is refused before any allocation (the limit a zip
     member has); a .keras whose layer config is a string is no crash."""
     from harness.errors import UserError
-    from harness.fixtures.synth import MAX_INPUT_BYTES, specs_from_keras_config, synthesize
+    from harness.regression.synth import MAX_INPUT_BYTES, specs_from_keras_config, synthesize
 
     with pytest.raises(UserError, match="over the 64 MB a synthesized input may take"):
         synthesize([{"name": "x", "dtype": "float32", "shape": [1, 50_000, 50_000]}])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.runner import Run, RunOptions
+from harness.run.runner import Run, RunOptions
 from harness.vocab import FORMAT_LOADERS
 
 pytestmark = [pytest.mark.tf, pytest.mark.crossversion]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.envs.uv import UvEnvironment
-from harness.judge import judge
-from harness.specs import EnvSpec
+from harness.plan.specs import EnvSpec
+from harness.verdict.judge import judge
 from harness.vocab import FORMAT_LOADERS, FORMAT_TOLERANCES, FORMATS, MODELS
 
 INPUTS = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)

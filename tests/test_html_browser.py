@@ -19,7 +19,7 @@ from test_html_report import full_size_run, pasteable
 from test_reports_sample import make_run, sample_rows
 
 from harness.reports import write_reports
-from harness.reports.run_view import RunView
+from harness.results.view import RunView
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -11,7 +11,7 @@ import pytest
 from test_reports_sample import VERSIONS, make_run, row, sample_rows
 
 from harness.reports import html, write_reports
-from harness.reports.run_view import RunView
+from harness.results.view import RunView
 from harness.vocab import FORMAT_LOADERS, MODELS
 
 STATUS_CYCLE = ("pass", "pass", "load-error", "pass", "mismatch", "unsupported", "pass",

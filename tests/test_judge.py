@@ -1,4 +1,4 @@
-"""harness.judge on files laid out as the worker's save.py and load.py write them."""
+"""harness.verdict.judge on files laid out as the worker's save.py and load.py write them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.judge import judge
+from harness.verdict.judge import judge
 
 KERNEL = (np.arange(6, dtype=np.float32).reshape(3, 2) - 2.5) / 3
 BIAS = np.array([0.25, -0.5], np.float32)

@@ -1,4 +1,4 @@
-"""Matrix specs (harness.matrix) without TF: axes, include/exclude, tolerances, variants,
+"""Matrix specs (harness.plan.matrix) without TF: axes, include/exclude, tolerances, variants,
 devices, the shipped specs, and one-line errors for bad input."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli_main
-from harness.matrix import Matrix, MatrixError
+from harness.plan.matrix import Matrix, MatrixError
 from harness.vocab import FORMAT_LOADERS, FORMATS, MODELS
 
 ROOT = Path(__file__).resolve().parent.parent

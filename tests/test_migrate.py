@@ -258,7 +258,7 @@ def test_no_route_fails_honestly(tmp_path, cache_dir, capsys):
     """A custom layer whose code nobody has: every route fails with the library's message, exit
     1, nothing written but the report."""
     from harness.envs import get_backend
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = get_backend("uv")(EnvSpec.parse(PRODUCER), cache_dir)
     env.create()
@@ -289,8 +289,8 @@ def test_try_points_at_migrate_where_a_route_is_known(tmp_path):
     """`harness try` names the `harness migrate` call when the native loader fails for a format
     a route is known to fix (no TF: its render on rows as a run writes them)."""
     from harness.commands.try_cmd import render
-    from harness.fixtures.model import Fixture
     from harness.migrate.hints import migrate_hint
+    from harness.regression.model import Fixture
 
     fx = Fixture(tmp_path, {"name": "model", "format": "h5", "artifact": "artifact/model.h5",
                             "files": {}, "origin": {"source": "/data/model.h5"},
@@ -346,7 +346,7 @@ LOAD_WITH_CUSTOM_OBJECTS = textwrap.dedent("""
 
 def _env_python(spec: str, cache_dir) -> tuple[str, dict]:
     from harness.envs import get_backend
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = get_backend("uv")(EnvSpec.parse(spec), cache_dir)
     env.create()

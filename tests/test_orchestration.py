@@ -18,11 +18,11 @@ import pytest
 import stub_backend
 
 from harness.cli import main as cli
-from harness.execute import Feed, HostIOError
-from harness.matrix import Matrix
-from harness.plan import Cell
-from harness.results import read_run
-from harness.runner import Run, RunOptions
+from harness.plan.cells import Cell
+from harness.plan.matrix import Matrix
+from harness.results.store import read_run
+from harness.run.batch import Feed, HostIOError
+from harness.run.runner import Run, RunOptions
 from harness.vocab import FORMAT_LOADERS
 
 H5 = len(FORMAT_LOADERS["h5"])
@@ -267,7 +267,7 @@ def test_a_signal_stops_workers_keeps_cells_and_names_the_resume(tmp_path, sig):
 def test_presaved_artifacts_are_loaded_without_a_save_environment(tmp_path):
     """The plug fixtures and `try` use: an explicit plan whose save side is an artifact this
     run did not make (here: one a first run saved), loaded and judged like any other cell."""
-    from harness.runner import Presaved
+    from harness.run.runner import Presaved
 
     first = run(tmp_path, run_id="first", formats=["h5"])
     art = next((first / "artifacts").iterdir()) / "mlp"
@@ -313,7 +313,7 @@ def test_only_the_changed_environment_reruns(tmp_path):
     rows = read_run(third).rows
     assert {r["reused_from"] for r in rows} == {"one"}
     # a load environment that resolves differently is a different key: nothing reused there
-    from harness.load_cache import LoadCache
+    from harness.cache.loads import LoadCache
     entries = list((tmp_path / "cache" / "loads").glob("*/*/result.json"))
     assert len(entries) == 2 * len(rows)  # cpu and cpu-noonednn kept apart
     assert LoadCache  # imported for its documentation of the key
@@ -331,11 +331,11 @@ def test_a_tampered_load_cache_entry_is_not_used(tmp_path):
 def test_a_reused_cell_reads_its_verdict_unless_the_judging_changed(tmp_path, monkeypatch):
     """The verdict judged from a cache entry is kept beside it: an unchanged night does not
     judge again; other tolerances (or comparison code) do, and so does a damaged verdict."""
-    import harness.rows
+    import harness.verdict.rows
 
     judged = []
-    real_judge = harness.rows.judge
-    monkeypatch.setattr(harness.rows, "judge", lambda *a, **k: judged.append(1) or
+    real_judge = harness.verdict.rows.judge
+    monkeypatch.setattr(harness.verdict.rows, "judge", lambda *a, **k: judged.append(1) or
                         real_judge(*a, **k))
     first = run(tmp_path, run_id="one", formats=["h5"])
     passed = sum(r["status"] == "pass" for r in read_run(first).rows)
@@ -442,7 +442,7 @@ def test_an_environment_left_alone_gets_a_second_worker(tmp_path, monkeypatch):
     """Work stealing: once the saves are done, the free slot goes to a second worker of the
     load environment that still has much to do (its share above load_phase.IMPORT_MARGIN times
     a TF import)."""
-    from harness import load_phase
+    from harness.run import load_phase
 
     monkeypatch.setattr(load_phase, "IMPORT_SECONDS", 0.2)  # the stub's versions.json has none
     trace = tmp_path / "trace"
@@ -520,7 +520,7 @@ def test_shards_cut_by_measured_seconds_tile_the_plan_and_resume_the_same_slice(
                                                                                  capsys):
     """--shard-costs: the cut follows an earlier run's seconds, is recorded, and a resumed shard
     finishes exactly its own slice; shards cut by different costs are refused by merge."""
-    from harness.shards import read_costs
+    from harness.plan.shards import read_costs
 
     matrix = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
                     formats=["h5", "savedmodel"])

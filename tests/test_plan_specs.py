@@ -1,11 +1,11 @@
-"""harness.specs (what a version spec means) and harness.plan (which cells a run has)."""
+"""harness.plan.specs (what a version spec means) and harness.plan.cells (which cells a run has)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.plan import PlanError, plan_cells
-from harness.specs import EnvSpec, SpecError
+from harness.plan.cells import PlanError, plan_cells
+from harness.plan.specs import EnvSpec, SpecError
 from harness.vocab import FORMAT_LOADERS, MODELS
 
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.pytest_plugin import CellFailed, judge_row
+from harness.plugins.compat_matrix import CellFailed, judge_row
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness.commands.inspect import converter_line
-from harness.fixtures.make import producer_of, producer_spec
+from harness.regression.make import producer_of, producer_spec
 
 
 def _h5(version: str) -> dict:
@@ -58,8 +58,8 @@ def test_a_tflite_producer_is_its_converters_tf():
 def test_a_tflite_its_converter_quantized_is_judged_as_quantized(tmp_path):
     import json
 
-    from harness.fixtures.model import Fixture
-    from harness.fixtures.stage import quantized_by_converter
+    from harness.regression.model import Fixture
+    from harness.regression.stage import quantized_by_converter
 
     def fx(fmt, modes):
         rec = json.dumps({"tensorflow_version": "2.16.2", "optimizations": modes})

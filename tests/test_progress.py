@@ -1,4 +1,4 @@
-"""harness.progress: what each mode puts on the screen, progress.log, and the live display on a
+"""harness.run.progress: what each mode puts on the screen, progress.log, and the live display on a
 real terminal (tmux).  `python tests/test_progress.py MODE RUN_DIR [DELAY]` drives a Progress
 through the events of a 2.12 -> 2.16 run of 7 models x 11 formats (77 saves, 231 cells), as the
 runner sends them: the tmux test runs it so."""
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.progress import LiveProgress, Progress, QuietProgress, _costs, make_progress
+from harness.run.progress import LiveProgress, Progress, QuietProgress, _costs, make_progress
 
 SAVES, CELLS = 77, 231
 
@@ -174,7 +174,7 @@ HOST = 0.01  # seconds a cell takes beyond its own (the host's polling), not in 
 
 
 class SimulatedRun:
-    """A `--save 2.12 --load 2.16` run played on a simulated clock, as harness.runner schedules
+    """A `--save 2.12 --load 2.16` run played on a simulated clock, as harness.run.runner schedules
     it on -j 2: one save worker in 2.12 (a TF import, then its saves in turn, each recorded save
     feeding its cells to both load environments; a failed save's cells finish at once); the
     2.16 load worker starts with the first cell fed (its own import) and loads in feed order;
@@ -252,7 +252,7 @@ class SimulatedRun:
             if not extra and min(workers) >= end_16:
                 left = (len(todo) - i) * self.cost["2.12"]
                 extra = True
-                if left / 2 >= 1.5 * IMPORT:  # harness.load_phase IMPORT_MARGIN
+                if left / 2 >= 1.5 * IMPORT:  # harness.run.load_phase IMPORT_MARGIN
                     self._at(end_16, "worker", "2.12", "load", +1)
                     workers.append(end_16 + IMPORT)
             w = workers.index(min(workers))

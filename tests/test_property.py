@@ -11,11 +11,11 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import globs
 from harness.digests import read_manifest
 from harness.errors import HarnessError
-from harness.expectations import parse as parse_expectations
-from harness.matrix import AXES, Matrix, Rule
+from harness.findings.expectations import parse as parse_expectations
+from harness.plan import globs
+from harness.plan.matrix import AXES, Matrix, Rule
 from harness.vocab import DEVICES, FORMATS, MODELS
 
 SETTINGS = settings(max_examples=150, deadline=None,

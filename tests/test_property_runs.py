@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) of the one reader of a run folder, harness.results.read_run,
+"""Property tests (hypothesis) of the one reader of a run folder, harness.results.store.read_run,
 which show, report, check, diff, merge, advise and --resume all go through: any run.json and any
 cells.jsonl either read (rows that are rows kept, every other line counted, the plan against
 them) or fail with one line (a HarnessError), never another exception.  And every command that
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.plan import KEY_FIELDS
-from harness.results import read_run
+from harness.plan.cells import KEY_FIELDS
+from harness.results.store import read_run
 from harness.vocab import STATUSES
 
 SETTINGS = settings(max_examples=120, deadline=None,

@@ -13,7 +13,7 @@ from test_reports_sample import make_run, row, sample_rows
 from harness.cli import main
 from harness.reports import markdown, write_reports
 from harness.reports.html import cells_of
-from harness.reports.run_view import Group, RunView, error_summary, mark
+from harness.results.view import Group, RunView, error_summary, mark
 
 
 def one_error_line(capsys) -> str:

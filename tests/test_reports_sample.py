@@ -1,5 +1,5 @@
 """A hand-made run folder for the report, check, diff and advise tests (no TF needed), shaped
-like what harness.runner writes: run.json with environments and cells.jsonl with every column.
+like what harness.run.runner writes: run.json with environments and cells.jsonl with every column.
 The other test modules import `make_run` from here."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.plan import KEY_FIELDS
-from harness.results import COLUMNS, load_frame
+from harness.plan.cells import KEY_FIELDS
+from harness.results.store import COLUMNS, load_frame
 
 VERSIONS = {
     "2.12": {"tf": "2.12.1", "keras": "2.12.0", "numpy": "1.24.3", "h5py": "3.16.0",

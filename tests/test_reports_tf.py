@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.runner import Run, RunOptions
+from harness.run.runner import Run, RunOptions
 
 pytestmark = [pytest.mark.tf]
 

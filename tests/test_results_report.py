@@ -1,4 +1,5 @@
-"""harness.results (the run folder), the terminal table's --detail view and uv's error line."""
+"""harness.results.store (the run folder), the terminal table's --detail view and uv's error
+line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from harness import __version__
 from harness.envs.uv import uv_error_line
 from harness.reports.terminal import terminal_table
-from harness.results import RunDir, RunError, read_rows
+from harness.results.store import RunDir, RunError, read_rows
 
 
 def test_create_refuses_an_existing_run(tmp_path):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.plan import Cell
-from harness.results import read_rows
+from harness.plan.cells import Cell
+from harness.results.store import read_rows
 from harness.vocab import FORMAT_LOADERS
 
 pytestmark = pytest.mark.tf

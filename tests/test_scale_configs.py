@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.results import read_run
+from harness.results.store import read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = """[matrix]

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from harness.cli import main as cli_main
-from harness.matrix import Matrix
-from harness.plan import PlanError, parse_shard, shard_cells
-from harness.runner import Run, RunOptions
+from harness.plan.cells import PlanError, parse_shard, shard_cells
+from harness.plan.matrix import Matrix
+from harness.run.runner import Run, RunOptions
 
 NIGHTLY = Matrix(save=[f"2.{i}" for i in range(12, 22)], load=[f"2.{i}" for i in range(12, 22)])
 
@@ -109,7 +109,7 @@ def test_two_real_shards_merge_into_the_whole_plan(tmp_path, cache_dir, uv_avail
     ({"JOB_COMPLETION_INDEX": "7", "HARNESS_SHARD_TOTAL": "8"}, (8, 8)),  # Kubernetes
 ])
 def test_shard_auto_reads_each_ci_index(env, expected):
-    from harness.shards import auto_shard
+    from harness.plan.shards import auto_shard
 
     assert auto_shard(env)[0] == expected
 
@@ -123,14 +123,14 @@ def test_shard_auto_reads_each_ci_index(env, expected):
 ])
 def test_shard_auto_without_a_usable_index_is_one_clear_error(env, message):
     from harness.errors import UserError
-    from harness.shards import auto_shard
+    from harness.plan.shards import auto_shard
 
     with pytest.raises(UserError, match=message):
         auto_shard(env)
 
 
 def test_shards_cut_by_cost_are_balanced_where_counts_are_not():
-    from harness.shards import Costs, bounds, slice_cells
+    from harness.plan.shards import Costs, bounds, slice_cells
 
     cells = NIGHTLY.cells()
     # Keras-3-side loads five times dearer, one format dearer still: counts would not balance
@@ -169,7 +169,7 @@ def test_costs_come_only_from_cells_a_run_really_loaded(tmp_path):
     from test_reports_sample import make_run, sample_rows
 
     from harness.errors import UserError
-    from harness.shards import read_costs
+    from harness.plan.shards import read_costs
 
     rows = sample_rows()
     for i, r in enumerate(rows):
@@ -181,6 +181,6 @@ def test_costs_come_only_from_cells_a_run_really_loaded(tmp_path):
     warm = [r | {"reused_from": "earlier"} for r in rows]
     with pytest.raises(UserError, match="every one was reused"):
         read_costs(make_run(tmp_path / "warm", rows=warm))
-    from harness.shards import given_costs
+    from harness.plan.shards import given_costs
 
     assert given_costs(tmp_path / "warm" / "sample-run") is None  # --shard-costs: by count

@@ -183,7 +183,7 @@ def test_show_says_how_many_planned_cells_are_missing(tmp_path, capsys):
                        "definition": definition}}
     rows = sample_rows()
     run = make_run(tmp_path, rows=rows[:-4], info=info)
-    from harness.results import read_run
+    from harness.results.store import read_run
 
     planned = read_run(run).planned
     assert planned is not None and len(planned) >= len(rows)

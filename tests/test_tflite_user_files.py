@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli, procs
-from harness.results import read_run
+from harness.results.store import read_run
 
 SPARSE = r'''
 import os, sys
@@ -42,7 +42,7 @@ def _cli(args: list[str], capsys) -> tuple[int, str, str]:
 def test_try_a_sparse_densify_tflite_passes_where_the_interpreter_runs_it(
         tmp_path, cache_dir, uv_available, capsys):
     from harness.envs.uv import UvEnvironment
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = UvEnvironment(EnvSpec.parse("2.15"), cache_dir)  # a 2.14+ converter
     env.create()
@@ -76,7 +76,7 @@ def test_try_a_sparse_densify_tflite_passes_where_the_interpreter_runs_it(
 def test_inspect_prints_the_converters_tf_of_a_real_tflite(tmp_path, cache_dir, uv_available,
                                                           capsys):
     from harness.envs.uv import UvEnvironment
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = UvEnvironment(EnvSpec.parse("2.15"), cache_dir)
     env.create()
@@ -101,10 +101,10 @@ def test_a_segfault_in_the_listing_leaves_the_user_calls_outputs_to_be_judged(
     same worker goes on and lists the next cell's tensors."""
     import numpy as np
 
-    from harness import execute
-    from harness.compare import compare_predictions
     from harness.envs.uv import UvEnvironment
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
+    from harness.run import batch as execute
+    from harness.verdict.compare import compare_predictions
 
     monkeypatch.setenv("HARNESS_WORKER_TEST_HOOKS", "1")
     env = UvEnvironment(EnvSpec.parse("2.12"), cache_dir)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.results import read_run
+from harness.results.store import read_run
 
 pytestmark = [pytest.mark.tf]
 

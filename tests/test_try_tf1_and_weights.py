@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness import cli
-from harness.results import read_run
+from harness.results.store import read_run
 
 pytestmark = [pytest.mark.tf]
 

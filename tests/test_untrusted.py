@@ -14,8 +14,8 @@ import zipfile
 
 import pytest
 
-from harness import execute
 from harness.cli import main as cli_main
+from harness.run import batch as execute
 from harness.worker import safety
 
 BOMB_MB = 300
@@ -112,7 +112,7 @@ m.save(sys.argv[1])
 
 def env_212(cache_dir):
     from harness.envs.uv import UvEnvironment
-    from harness.specs import EnvSpec
+    from harness.plan.specs import EnvSpec
 
     env = UvEnvironment(EnvSpec.parse("2.12"), cache_dir)
     env.create()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.envs.uv import UvEnvironment
-from harness.runner import Run, RunOptions
-from harness.specs import EnvSpec
+from harness.plan.specs import EnvSpec
+from harness.run.runner import Run, RunOptions
 from harness.vocab import FORMAT_LOADERS, FORMATS, MODELS
 
 pytestmark = [pytest.mark.tf, pytest.mark.crossversion]
@@ -294,7 +294,7 @@ def test_hiding_the_custom_code_is_what_a_fresh_process_sees(tmp_path, cache_dir
     """The custom-code variants in a worker that already imported the zoo's custom module and
     loaded with it (classes registered) give the same cells as fresh workers that never
     imported it: same status, same error type and message."""
-    from harness import execute
+    from harness.run import batch as execute
 
     env = UvEnvironment(EnvSpec.parse(version), cache_dir)
     env.prepare()

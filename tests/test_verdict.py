@@ -1,4 +1,5 @@
-"""harness.verdict and the words built on it, on hand-built rows (no TF): a break is a regression
+"""harness.verdict.decide and the words built on it, on hand-built rows (no TF): a break is a
+regression
 against the save version's own cells, kinds are ranked, every line names its models, its size
 and a fix the cells prove."""
 
@@ -9,11 +10,11 @@ import ast
 import pytest
 from test_reports_sample import make_run, row
 
-from harness import verdict as V
-from harness.advise import Advisor, render, verdict
-from harness.matrix import from_flags
-from harness.reports.run_view import Group, RunView, mark
+from harness.findings.advise import Advisor, render, verdict
+from harness.plan.matrix import from_flags
 from harness.reports.terminal import terminal_table
+from harness.results.view import Group, RunView, mark
+from harness.verdict import decide as V
 from harness.vocab import FORMAT_LOADERS
 
 MODELS = ("mlp", "cnn", "rnn", "seq", "mixed")
@@ -257,7 +258,7 @@ def test_try_states_a_runtime_side_difference_and_does_not_advise_re_saving():
 
 def test_try_render_of_a_tflite_whose_kernels_moved_under_a_newer_runtime(tmp_path):
     from harness.commands.try_cmd import render
-    from harness.fixtures.model import Fixture
+    from harness.regression.model import Fixture
 
     fx = Fixture(tmp_path, {"name": "sig", "format": "tflite", "artifact": "artifact/sig.tflite",
                             "producer": {"tf": "2.13.1", "source": "artifact: CONVERSION_METADATA"},
@@ -318,7 +319,7 @@ def test_try_names_the_step_of_ours_that_crashed_on_a_passing_row():
 
 def test_try_keeps_the_file_for_a_near_miss_with_bit_identical_weights_in_any_format(tmp_path):
     from harness.commands.try_cmd import render
-    from harness.fixtures.model import Fixture
+    from harness.regression.model import Fixture
 
     fx = Fixture(tmp_path, {"name": "m", "format": "keras", "artifact": "artifact/m.keras",
                             "producer": {"tf": "2.12"}, "origin": {"source": "m.keras"},
@@ -336,7 +337,7 @@ def test_try_keeps_the_file_for_a_near_miss_with_bit_identical_weights_in_any_fo
 
 
 def test_the_default_delegates_share_of_a_difference_is_said_only_where_measured():
-    from harness import verdict
+    from harness.verdict import decide as verdict
 
     base = row("2.13", "2.21", "m", "tflite", "tf.lite.Interpreter", "mismatch",
                max_abs_diff=7.7e-5, max_rel_diff=3.8e-4, rtol=1e-5, atol=1e-5,
@@ -359,8 +360,8 @@ def test_without_a_baseline_a_loader_is_either_passing_or_failing_never_both(tmp
 
     from test_reports_sample import make_run, sample_rows
 
-    from harness.advise import verdicts
-    from harness.reports.run_view import RunView
+    from harness.findings.advise import verdicts
+    from harness.results.view import RunView
 
     rows = [r for r in sample_rows() if (r["save_tf"], r["load_tf"]) == ("2.12", "2.16")]
     lines = verdicts(RunView(make_run(tmp_path, rows=rows)), width=400)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import execute
 from harness.envs.uv import UvEnvironment
-from harness.specs import EnvSpec
+from harness.plan.specs import EnvSpec
+from harness.run import batch as execute
 
 pytestmark = [pytest.mark.tf, pytest.mark.crossversion]
 

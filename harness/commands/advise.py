@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 def check_version(option: str, text: str) -> None:
     """A TF version that exists: otherwise no run can hold it and no command can make one."""
-    from ..specs import TF_PYTHONS, EnvSpec
+    from ..plan.specs import TF_PYTHONS, EnvSpec
 
     spec = EnvSpec.parse(text)
     if spec.minor not in TF_PYTHONS:
@@ -37,8 +37,8 @@ def check_version(option: str, text: str) -> None:
 
 
 def main(args) -> int:
-    from ..advise import Advisor, find_run, render
-    from ..reports.run_view import RunView
+    from ..findings.advise import Advisor, find_run, render
+    from ..results.view import RunView
 
     check_version("--from", args.old)
     check_version("--to", args.new)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..expectations import CHANGED, DEFAULT_PATH, EXPECTED, FIXED, NEW, OK
+from ..findings.expectations import CHANGED, DEFAULT_PATH, EXPECTED, FIXED, NEW, OK
 
 
 def add_parser(sub) -> None:
@@ -27,8 +27,8 @@ def _cell_line(c: dict) -> str:
 
 def _what(c: dict) -> str:
     """The cell's error summary, with its kind in the words every report uses."""
-    from .. import verdict
-    from ..reports.run_view import error_summary
+    from ..results.view import error_summary
+    from ..verdict import decide as verdict
 
     kind = verdict.kind(c)
     head = f"[{verdict.KIND_SHORT[kind]}] " if kind in (verdict.VALUES, verdict.TRAINING) else ""
@@ -36,9 +36,9 @@ def _what(c: dict) -> str:
 
 
 def main(args) -> int:
-    from ..expectations import check_cells, draft_entries, load, to_toml, unused
-    from ..reports.run_view import RunView
-    from ..results import read_run
+    from ..findings.expectations import check_cells, draft_entries, load, to_toml, unused
+    from ..results.store import read_run
+    from ..results.view import RunView
 
     exps = load(args.expectations)
     data = read_run(args.run)  # one line and exit 2 where the run cannot be read

@@ -52,7 +52,7 @@ def validate_env_options(args) -> None:
     before any environment is touched."""
     import math
 
-    from ..specs import parse_as_of
+    from ..plan.specs import parse_as_of
 
     timeout = getattr(args, "cell_timeout", None)
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):

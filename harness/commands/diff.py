@@ -19,7 +19,7 @@ def _key_text(key: tuple) -> str:
 
 
 def status_changes(cells_a: list[dict], cells_b: list[dict]):
-    from ..plan import Cell
+    from ..plan.cells import Cell
 
     a = {Cell.from_row(c).key(): c for c in cells_a}
     b = {Cell.from_row(c).key(): c for c in cells_b}
@@ -28,8 +28,8 @@ def status_changes(cells_a: list[dict], cells_b: list[dict]):
 
 
 def main(args) -> int:
-    from ..reports.run_view import RunView, error_summary
-    from ..results import read_run
+    from ..results.store import read_run
+    from ..results.view import RunView, error_summary
 
     data = {p: read_run(p) for p in (args.run_a, args.run_b)}
     view_a, view_b = RunView(args.run_a), RunView(args.run_b)

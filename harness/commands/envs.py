@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 def _envs_for(args):
     from ..envs import get_backend
-    from ..specs import EnvSpec
+    from ..plan.specs import EnvSpec
 
     backend = get_backend(args.backend)
     return [backend(EnvSpec.parse(s), args.cache_dir, as_of=args.as_of, python=args.python)

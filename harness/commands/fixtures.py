@@ -142,10 +142,10 @@ def _refuse_links_out(artifact: Path) -> None:
 def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
     """Verify `fixtures` under `loads`: an ordinary run of an explicit plan.  Returns the run
     folder."""
-    from .. import execute
-    from ..fixtures.stage import plan
-    from ..runner import Progress, Run, RunOptions
-    from ..specs import EnvSpec
+    from ..plan.specs import EnvSpec
+    from ..regression.stage import plan
+    from ..run import batch as execute
+    from ..run.runner import Progress, Run, RunOptions
 
     for spec in loads:
         EnvSpec.parse(spec)  # one line for a spec that cannot mean an environment
@@ -170,8 +170,8 @@ def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
 
 
 def main(args) -> int:
-    from ..fixtures import make
-    from ..fixtures.model import find
+    from ..regression import make
+    from ..regression.model import find
 
     cmd = args.fixtures_command
     if cmd == "list":

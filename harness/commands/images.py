@@ -42,12 +42,12 @@ def _progress(msg: str) -> None:
 
 
 def main(args) -> int:
-    from .. import images
+    from ..envs.docker import images
 
     images.client()  # one line where there is no engine
     cmd = args.images_command
     if cmd == "base":
-        from ..images.base import make_base
+        from ..envs.docker.base import make_base
 
         t0 = time.monotonic()
         image = make_base(args.suite, _progress, force=args.force)
@@ -67,9 +67,9 @@ def main(args) -> int:
 
 
 def _build(args) -> int:
-    from .. import images
-    from ..envs.docker import DockerEnvironment
-    from ..specs import EnvSpec
+    from ..envs.docker import images
+    from ..envs.docker.backend import DockerEnvironment
+    from ..plan.specs import EnvSpec
 
     envs = [DockerEnvironment(EnvSpec.parse(s, device=args.device), args.cache_dir,
                               as_of=args.as_of, python=args.python) for s in args.specs]
@@ -93,9 +93,9 @@ def _build(args) -> int:
 
 def _probe(args) -> int:
     from ..envs import default_cache_dir
-    from ..envs.docker import choose_base
-    from ..images.probe import probe
-    from ..specs import EnvSpec, SpecError
+    from ..envs.docker.backend import choose_base
+    from ..envs.docker.probe import probe
+    from ..plan.specs import EnvSpec, SpecError
 
     cache_dir = args.cache_dir or default_cache_dir()
     failed = 0
@@ -120,7 +120,7 @@ def _probe(args) -> int:
 def _list() -> int:
     import json
 
-    from .. import images
+    from ..envs.docker import images
 
     c = images.client()
     rows = c.images.list(filters={"label": f"{images.LABEL}=1"})
@@ -143,7 +143,7 @@ def _list() -> int:
 def _prune(args) -> int:
     import json
 
-    from .. import images
+    from ..envs.docker import images
 
     c = images.client()
     gone = 0

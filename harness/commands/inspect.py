@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 def _default_spec(python: str | None) -> str:
     import sys
 
-    from ..specs import TF_PYTHONS
+    from ..plan.specs import TF_PYTHONS
 
     if python:
         return DEFAULT_TF
@@ -55,9 +55,9 @@ def inspect_artifacts(paths: list[Path], spec: str, cache_dir: Path, *,
                       cell_timeout: float = 600) -> list[dict]:
     """Run the worker's inspect phase on `paths` (one TF start) in the environment for `spec`;
     with several paths, each one's TensorBoard graph goes to tensorboard/<i>."""
-    from .. import execute
     from ..envs import get_backend
-    from ..specs import EnvSpec
+    from ..plan.specs import EnvSpec
+    from ..run import batch as execute
 
     for path in paths:
         check_artifact(path)

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 
 def _read(run: Path) -> tuple[dict, list[dict]]:
-    from ..results import read_run
+    from ..results.store import read_run
 
     data = read_run(run)
     if data.bad_lines:
@@ -62,9 +62,9 @@ def _mixed(infos: list[dict], runs: list[Path]) -> list[str]:
 def merge(runs: list[Path], out: Path, allow_missing: bool = False, prefer: str | None = None,
           allow_mixed: bool = False) -> dict:
     """Write the merged run; return a summary (rows, duplicates, missing)."""
-    from ..matrix import Matrix
-    from ..plan import Cell
-    from ..results import RunDir
+    from ..plan.cells import Cell
+    from ..plan.matrix import Matrix
+    from ..results.store import RunDir
 
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--out {out} exists and is not empty")

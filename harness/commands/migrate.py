@@ -73,7 +73,7 @@ def _output(args, targets: list[str]) -> tuple[str, Path]:
 
 
 def _is_fixture(path: Path) -> bool:
-    from ..fixtures.model import FIXTURE_FILE
+    from ..regression.model import FIXTURE_FILE
 
     return path.is_dir() and (path / FIXTURE_FILE).is_file()
 
@@ -81,7 +81,7 @@ def _is_fixture(path: Path) -> bool:
 def _fixture(args, targets: list[str]):
     """The artifact as a fixture: a fixture folder as it is, else `harness try`'s cached one
     (format and producer from the bytes, inputs, the producer's reference)."""
-    from ..fixtures.model import read
+    from ..regression.model import read
     from .try_cmd import prepare
 
     if _is_fixture(args.artifact):
@@ -98,14 +98,14 @@ def _fixture(args, targets: list[str]):
 
 
 def _plan(args, targets: list[str], kind: str) -> int:
-    from ..fixtures import make
     from ..migrate.report import plan_lines
     from ..migrate.routes import routes_for
     from ..migrate.runner import check_migratable, legacy_spec
+    from ..regression import make
     from .inspect import check_artifact, inspect_artifacts, problem
 
     if _is_fixture(args.artifact):
-        from ..fixtures.model import read
+        from ..regression.model import read
 
         fx = read(args.artifact)
         fmt, producer = fx.format, make.producer_spec(fx.producer)
@@ -127,7 +127,7 @@ def _plan(args, targets: list[str], kind: str) -> int:
 def main(args) -> int:
     from ..migrate.report import render
     from ..migrate.runner import _now, run_routes, write_report
-    from ..specs import EnvSpec
+    from ..plan.specs import EnvSpec
 
     validate_env_options(args)
     targets = list(dict.fromkeys(args.to or []))

@@ -24,8 +24,8 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from .. import shards
-    from ..matrix import Matrix
+    from ..plan import shards
+    from ..plan.matrix import Matrix
 
     if args.shards < 1:
         raise UserError(f"--shards {args.shards}: give at least 1")

@@ -31,7 +31,7 @@ def main(args) -> int:
                   "`python3 -m uv run --extra report harness report ...`)", file=sys.stderr)
     for path in write_reports(args.run, args.out, formats):
         print(path)
-    from ..reports.run_view import RunView
+    from ..results.view import RunView
 
     note = RunView(args.run).missing_note()
     if note:

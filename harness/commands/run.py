@@ -111,9 +111,9 @@ def _check_paths(args) -> None:
 
 
 def build_options(args):
-    from ..matrix import Matrix
-    from ..plan import parse_shard
-    from ..runner import RunOptions
+    from ..plan.cells import parse_shard
+    from ..plan.matrix import Matrix
+    from ..run.runner import RunOptions
 
     _check_numbers(args)
     for f in AXIS_FLAGS:
@@ -141,7 +141,7 @@ def build_options(args):
     _check_paths(args)
     shard = None
     if args.shard == "auto":
-        from ..shards import auto_shard
+        from ..plan.shards import auto_shard
 
         shard, source = auto_shard()
         print(f"harness: shard {shard[0]}/{shard[1]} from {source}", file=sys.stderr)
@@ -166,8 +166,8 @@ def build_options(args):
 
 def shard_costs(args, matrix):
     """The measured seconds the shards are cut by (shards.Costs), or None: by cell count."""
-    from .. import shards
-    from ..matrix import from_flags
+    from ..plan import shards
+    from ..plan.matrix import from_flags
 
     def definition() -> dict:  # the matrix the run will record, as_of applied
         m = matrix or from_flags(args.save or [], args.load or [], args.models, args.formats,
@@ -183,10 +183,10 @@ def _interrupt(signum, frame):
 
 
 def main(args) -> int:
-    from .. import execute
-    from ..progress import make_progress
     from ..reports.terminal import terminal_table
-    from ..runner import Run
+    from ..run import batch as execute
+    from ..run.progress import make_progress
+    from ..run.runner import Run
 
     mode = "quiet" if args.quiet else "verbose" if args.verbose else "auto"
     run = Run(build_options(args), make_progress(mode))

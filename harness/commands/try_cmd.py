@@ -49,9 +49,9 @@ def fixture_name(artifact: Path) -> str:
 def _digest(args) -> str:
     """The try-fixture's key: the artifact's bytes, every option that shapes it and the code
     that makes its reference."""
+    from ..cache.saves import worker_code_hash
     from ..digests import sha256_file
-    from ..fixtures import make
-    from ..save_cache import worker_code_hash
+    from ..regression import make
 
     h = hashlib.sha256()
     art = args.artifact
@@ -90,9 +90,9 @@ def _files_followed(folder: Path) -> list[Path]:
 
 def prepare(args):
     """The artifact as a fixture in the cache (reused while nothing about it changes)."""
-    from ..fixtures import make
-    from ..fixtures.model import read
-    from ..specs import EnvSpec
+    from ..plan.specs import EnvSpec
+    from ..regression import make
+    from ..regression.model import read
 
     for flag, given in (("--inputs", args.inputs), ("--expected", args.expected),
                         ("--custom-objects", args.custom_objects)):
@@ -188,7 +188,7 @@ def render(fx, rows: list[dict], loads: list[str], flags: str = "",
     """The answer, and whether the native loader passed under every target.  `envs`: each load
     label's resolved versions (run.json), to name the package a runtime loader ran."""
     envs = envs or {}
-    from .. import verdict
+    from ..verdict import decide as verdict
     from ..vocab import FORMAT_LOADERS
 
     loaders = fx.loaders()
@@ -289,7 +289,7 @@ def _instead(fx, load: str, row: dict | None, passing: list[str],
     difference of the runtime's (the same bytes under another runtime's kernels, or outputs
     that move slightly with the parameters bit-identical), keep the file and state the
     tolerance, since re-saving cannot change kernels; else a raw reader, else re-save."""
-    from .. import verdict
+    from ..verdict import decide as verdict
 
     models = [lo for lo in passing if lo not in verdict.RAW_READERS]
     if not models and (verdict.runtime_side(row) or verdict.near(row)):
@@ -326,9 +326,9 @@ _LEGACY_READS = ("keras", "keras-v3", "h5", "weights-h5", "weights-h5-v3", "weig
 def _legacy_keras(fx, load: str, native: str, by_load: dict, flags: str) -> list[str]:
     """The tf_keras route for a Keras 2-era file under a Keras 3 target: named where the run's
     `+tf_keras` cell passes, offered as a `--load X+tf_keras` to try where none ran."""
-    from .. import verdict
     from ..migrate.hints import _minor
     from ..migrate.runner import legacy_spec
+    from ..verdict import decide as verdict
 
     legacy = legacy_spec(load)
     made = _minor(fx.save_tf)
@@ -382,7 +382,7 @@ def _training_reference(ref: dict, values_only: bool = False) -> str:
 
 
 def _native_line(native: str, row: dict | None) -> str:
-    from .. import verdict
+    from ..verdict import decide as verdict
 
     k = verdict.kind(row)
     if k == verdict.PASS and native in verdict.RAW_READERS:
@@ -419,8 +419,8 @@ def _native_line(native: str, row: dict | None) -> str:
 
 
 def main(args) -> int:
-    from ..commands.common import validate_env_options
-    from ..results import read_run
+    from ..results.store import read_run
+    from .common import validate_env_options
 
     validate_env_options(args)
     if not args.load:

@@ -9,7 +9,7 @@ from .base import EnvError, Environment
 
 # backend name -> "module:Class"; imported only when chosen (docker needs the docker package)
 BACKENDS = {"uv": "harness.envs.uv:UvEnvironment",
-            "docker": "harness.envs.docker:DockerEnvironment"}
+            "docker": "harness.envs.docker.backend:DockerEnvironment"}
 
 
 def get_backend(name: str):

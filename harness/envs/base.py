@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import HarnessError
 from ..jsonfile import write_json_atomic
-from ..specs import EnvSpec
+from ..plan.specs import EnvSpec
 
 WORKER_MAIN = Path(__file__).resolve().parent.parent / "worker" / "main.py"
 

@@ -1,7 +1,7 @@
 """The route runner: the artifact becomes a fixture (format and producer from its bytes, inputs
 synthesized, the reference from the producer's TF: `harness try`'s machinery), then each route
 is tried in order: its steps run in their environments (the worker's `migrate` phase), and the
-candidate is proven by an ordinary run of explicit cells (harness.presaved): the candidate
+candidate is proven by an ordinary run of explicit cells (harness.plan.presaved): the candidate
 loaded under every target with the target's native loader, judged against the ORIGINAL's
 reference.  The first route whose cells all pass writes the migrated artifact; otherwise nothing
 but the report is written.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from ..digests import sha256_file
 from ..errors import HarnessError, UserError
-from ..fixtures.model import CUSTOM_OBJECTS_FILE
-from ..plan import Cell
-from ..presaved import Presaved
+from ..plan.cells import Cell
+from ..plan.presaved import Presaved
+from ..regression.model import CUSTOM_OBJECTS_FILE
 from .routes import KERAS, MIGRATABLE, OUTPUT_ENTRY, PROOF_LOADER, SERVING, Route, routes_for
 
 REPORT_FILE = "migration.json"
@@ -76,14 +76,14 @@ class Environments:
     """The environments a route's steps run in, made once and shared by every route."""
 
     def __init__(self, fx, targets: list[str], args):
-        from ..fixtures import make
+        from ..regression import make
 
         self.fx, self.targets, self.args = fx, targets, args
         self.opts = make.Options(cache_dir=args.cache_dir, backend=args.backend, progress=say)
         self._made: dict[str, tuple] = {}
 
     def spec_of(self, role: str) -> tuple[str | None, str | None]:
-        from ..fixtures import make
+        from ..regression import make
 
         if role == "target":
             return self.targets[0], None
@@ -105,8 +105,8 @@ class Environments:
 
     def _make(self, spec: str):
         from ..envs import get_backend
-        from ..fixtures import make
-        from ..specs import EnvSpec
+        from ..plan.specs import EnvSpec
+        from ..regression import make
 
         try:
             if spec == self.targets[0] or spec.endswith("+tf_keras"):
@@ -139,13 +139,13 @@ def _request(rid: str, route: str, step: str, fx, art: Path, out: Path, handoff:
 
 def _one_line(text, paths: dict | None = None) -> str:
     """One line, with this machine's folders as placeholders (`<cache>`, `<env 2.16>`, `~`)."""
-    from ..rows import scrub_paths
+    from ..verdict.rows import scrub_paths
 
     return scrub_paths(" ".join(str(text or "").split()), paths or {})
 
 
 def _paths(args, envs: Environments) -> dict:
-    from ..rows import machine_paths
+    from ..verdict.rows import machine_paths
 
     known = {str(Path(args.cache_dir).resolve()): "<cache>"}
     for spec, (env, _) in envs._made.items():
@@ -187,7 +187,7 @@ def run_steps(route: Route, envs: Environments, fx, art: Path, ref_meta: dict, w
 
 
 def _run_step(env, req: dict, work: Path, timeout: float) -> dict:
-    from .. import execute
+    from ..run import batch as execute
 
     results: list[dict] = []
     try:
@@ -211,11 +211,11 @@ def _candidate_manifest(folder: Path, output: str, model: str, versions: dict) -
 def prove(route: Route, candidate: Path, fx, ref_dir: Path, targets: list[str], report_dir: Path,
           args, outcome: Outcome) -> None:
     """The proof: the candidate as a Presaved whose reference is the original's, loaded under
-    every target with the native loader, rows built by harness.rows like every cell."""
-    from ..fixtures.stage import identity
-    from ..progress import QuietProgress
-    from ..results import read_run
-    from ..runner import Run, RunOptions
+    every target with the native loader, rows built by harness.verdict.rows like every cell."""
+    from ..regression.stage import identity
+    from ..results.store import read_run
+    from ..run.progress import QuietProgress
+    from ..run.runner import Run, RunOptions
 
     step_notes = outcome.steps[-1].get("notes") or {}
     versions = {k: step_notes.get(k) for k in ("tf", "keras") if step_notes.get(k)}
@@ -326,7 +326,7 @@ def check_migratable(fmt: str) -> None:
 
 def run_routes(fx, targets: list[str], output: str, dest: Path, report_dir: Path, args
                ) -> tuple[list[Outcome], Outcome | None]:
-    from ..fixtures.stage import stage
+    from ..regression.stage import stage
 
     check_migratable(fx.format)
     art, ref_dir = stage(fx, args.cache_dir)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from ..results.view import RunView
 from . import csv, html, markdown, png
-from .run_view import RunView
 
 WRITERS = {"md": markdown.write, "html": html.write, "png": png.write, "csv": csv.write}
 DEFAULT_FORMATS = ("md", "html", "png", "csv")

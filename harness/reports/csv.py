@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import json
 
+from ..results.view import KEY, RunView, error_summary, scrub
 from ..vocab import STATUSES
-from .run_view import KEY, RunView, error_summary, scrub
 
 CELL_COLUMNS = KEY + [
     "status", "error_type", "error_summary", "params_total", "params_equal", "params_missing",

@@ -10,13 +10,11 @@ from __future__ import annotations
 import html
 import json
 
-from .. import (
-    advise,  # (module import: advise imports run_view, which imports this package)
-    verdict,
-)
+from ..findings import advise
+from ..results.view import RunView, error_summary, scrub, version_key
+from ..verdict import decide as verdict
 from ..vocab import STATUSES
 from .html_assets import PAGE_CSS, PAGE_JS
-from .run_view import RunView, error_summary, scrub, version_key
 
 # Fields of a cell the page shows; the rest (log, raw envs) would only make the page heavy.
 CELL_FIELDS = ("model", "format", "loader", "status", "error_type", "error", "params_total",

@@ -4,11 +4,8 @@ by the date, the environments' resolved versions and the command that made the r
 
 from __future__ import annotations
 
-from .. import (
-    advise,  # (module import: advise imports run_view, which imports this package)
-    artifact_changes,
-)
-from .run_view import Footnotes, RunView, mark, scrub_paths
+from ..findings import advise, artifact_changes
+from ..results.view import Footnotes, RunView, mark, scrub_paths
 
 MAX_VERDICTS = 10  # a nightly's consecutive upgrades (2.12 -> 2.13 ... 2.20 -> 2.21)
 

@@ -7,7 +7,7 @@ import math
 import textwrap
 
 from ..errors import UserError
-from .run_view import RunView
+from ..results.view import RunView
 
 
 def available() -> bool:

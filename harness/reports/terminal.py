@@ -15,11 +15,9 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import (
-    advise,  # (module import: advise imports run_view, which imports this package)
-    verdict,
-)
-from .run_view import Group, RunView, error_summary, is_missing, mark
+from ..findings import advise
+from ..results.view import Group, RunView, error_summary, is_missing, mark
+from ..verdict import decide as verdict
 
 SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
            "timeout": "timeout", "unsupported": "-"}
