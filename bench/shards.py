@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.plan.cells import Cell, _shard_order  # noqa: E402
-from harness.plan.shards import bounds, read_costs  # noqa: E402
+from harness.plan.cells import Cell  # noqa: E402
+from harness.plan.shards import _shard_order, bounds  # noqa: E402
+from harness.results.costs import read_costs  # noqa: E402
 from harness.results.store import read_run  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.commands.inspect import inspect_artifacts
+from harness.regression.inspect import inspect_artifacts
 from harness.worker.detect import detect
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "external-fixtures"

@@ -520,7 +520,7 @@ def test_shards_cut_by_measured_seconds_tile_the_plan_and_resume_the_same_slice(
                                                                                  capsys):
     """--shard-costs: the cut follows an earlier run's seconds, is recorded, and a resumed shard
     finishes exactly its own slice; shards cut by different costs are refused by merge."""
-    from harness.plan.shards import read_costs
+    from harness.results.costs import read_costs
 
     matrix = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
                     formats=["h5", "savedmodel"])

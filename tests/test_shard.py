@@ -9,8 +9,9 @@ import random
 import pytest
 
 from harness.cli import main as cli_main
-from harness.plan.cells import PlanError, parse_shard, shard_cells
+from harness.plan.cells import PlanError, parse_shard
 from harness.plan.matrix import Matrix
+from harness.plan.shards import shard_cells
 from harness.run.runner import Run, RunOptions
 
 NIGHTLY = Matrix(save=[f"2.{i}" for i in range(12, 22)], load=[f"2.{i}" for i in range(12, 22)])
@@ -169,7 +170,7 @@ def test_costs_come_only_from_cells_a_run_really_loaded(tmp_path):
     from test_reports_sample import make_run, sample_rows
 
     from harness.errors import UserError
-    from harness.plan.shards import read_costs
+    from harness.results.costs import read_costs
 
     rows = sample_rows()
     for i, r in enumerate(rows):
@@ -181,6 +182,6 @@ def test_costs_come_only_from_cells_a_run_really_loaded(tmp_path):
     warm = [r | {"reused_from": "earlier"} for r in rows]
     with pytest.raises(UserError, match="every one was reused"):
         read_costs(make_run(tmp_path / "warm", rows=warm))
-    from harness.plan.shards import given_costs
+    from harness.results.costs import given_costs
 
     assert given_costs(tmp_path / "warm" / "sample-run") is None  # --shard-costs: by count

@@ -306,7 +306,7 @@ def test_try_and_fixtures_add_take_rtol_and_atol():
 
 
 def test_try_names_the_step_of_ours_that_crashed_on_a_passing_row():
-    from harness.commands.try_cmd import _diff
+    from harness.verdict.decide import row_figures as _diff
 
     ok = row("2.12", "2.16", "m", "tflite", "tf.lite.Interpreter", "pass", max_abs_diff=0.0,
              params_total=None, params_equal=None,

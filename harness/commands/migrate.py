@@ -102,7 +102,7 @@ def _plan(args, targets: list[str], kind: str) -> int:
     from ..migrate.routes import routes_for
     from ..migrate.runner import check_migratable, legacy_spec
     from ..regression import make
-    from .inspect import check_artifact, inspect_artifacts, problem
+    from ..regression.inspect import check_artifact, inspect_artifacts, problem
 
     if _is_fixture(args.artifact):
         from ..regression.model import read

@@ -26,11 +26,12 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     from ..plan import shards
     from ..plan.matrix import Matrix
+    from ..results.costs import choose_costs
 
     if args.shards < 1:
         raise UserError(f"--shards {args.shards}: give at least 1")
     matrix = Matrix.load(args.matrix)
-    costs = shards.choose_costs(args.shard_costs, args.results_dir, matrix.to_dict)
+    costs = choose_costs(args.shard_costs, args.results_dir, matrix.to_dict)
     cells = matrix.cells()
     if args.shards > len(cells):
         raise UserError(f"--shards {args.shards}: the matrix has only {len(cells)} cells")

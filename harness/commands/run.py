@@ -166,8 +166,8 @@ def build_options(args):
 
 def shard_costs(args, matrix):
     """The measured seconds the shards are cut by (shards.Costs), or None: by cell count."""
-    from ..plan import shards
     from ..plan.matrix import from_flags
+    from ..results.costs import choose_costs
 
     def definition() -> dict:  # the matrix the run will record, as_of applied
         m = matrix or from_flags(args.save or [], args.load or [], args.models, args.formats,
@@ -175,7 +175,7 @@ def shard_costs(args, matrix):
                                  args.load_devices, baseline=args.baseline)
         return (dataclasses.replace(m, as_of=args.as_of) if args.as_of else m).to_dict()
 
-    return shards.choose_costs(args.shard_costs, args.results_dir, definition)
+    return choose_costs(args.shard_costs, args.results_dir, definition)
 
 
 def _interrupt(signum, frame):

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..verdict.decide import row_error, row_figures
 from .common import add_env_options, csv
 from .fixtures import _reference_options, _say, given_tolerance, run_fixtures
 
@@ -134,27 +135,6 @@ def _version(spec: str) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in spec.split("+")[0].split("."))
 
 
-def _diff(row: dict) -> str:
-    parts = []
-    if row.get("params_total"):
-        parts.append(f"params {row.get('params_equal')}/{row['params_total']} bit-identical")
-    elif "by value" in str((row.get("notes") or {}).get("params") or ""):
-        parts.append("params by value only")
-    if row.get("max_abs_diff") is not None:
-        parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
-    listing = (row.get("notes") or {}).get("parameter_listing")
-    if listing:  # a step of ours that failed after the user's calls succeeded
-        parts.append(listing)
-    return ", ".join(parts)
-
-
-def _error(row: dict, width: int = 110) -> str:
-    text = " ".join(str(row.get("error") or "").split())
-    head = f"{row.get('error_type')}: " if row.get("error_type") else ""
-    text = head + text
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 # loaders that run another package's kernels than TF's: the package whose version the cell
 # follows (run.json's environments[...]["resolved"] records it)
 RUNTIME_PACKAGES = {"onnxruntime.": ("onnxruntime", "onnxruntime"),
@@ -236,9 +216,9 @@ def render(fx, rows: list[dict], loads: list[str], flags: str = "",
                 lines.append(f"  {'missing':<11} {lo}")
                 continue
             status = r["status"]
-            what = _diff(r) if status == "pass" else (
-                _diff(r) + ("; " if _diff(r) else "") + _error(r)
-                if status == "mismatch" else _error(r))
+            what = row_figures(r) if status == "pass" else (
+                row_figures(r) + ("; " if row_figures(r) else "") + row_error(r)
+                if status == "mismatch" else row_error(r))
             runtime = runtime_of(lo, envs.get(load))
             lines.append(f"  {status:<11} {lo}" + (f" ({runtime})" if runtime else "")
                          + (f"  {what}" if what else ""))

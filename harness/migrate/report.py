@@ -46,7 +46,7 @@ def plan_lines(fmt: str, producer: str | None, targets: list[str], routes: list[
 
 
 def route_lines(i: int, outcome) -> list[str]:
-    from ..commands.try_cmd import _diff, _error
+    from ..verdict.decide import row_error, row_figures
 
     r = outcome.route
     status = "PASS" if outcome.status == "pass" else outcome.status
@@ -65,8 +65,8 @@ def route_lines(i: int, outcome) -> list[str]:
             lines.append(f"    {s['error'][:300]}")
     for row in outcome.rows:
         v = row.get("load_versions") or {}
-        what = _diff(row) if row["status"] == "pass" else \
-            "; ".join(x for x in (_diff(row), _error(row, 200)) if x)
+        what = row_figures(row) if row["status"] == "pass" else \
+            "; ".join(x for x in (row_figures(row), row_error(row, 200)) if x)
         lines.append(f"  proof {row['load_tf']} (tf {v.get('tf')}, keras {v.get('keras')}): "
                      f"{row['status']}" + (f"  {what}" if what else ""))
     if outcome.status not in ("pass",) and outcome.message and not any(

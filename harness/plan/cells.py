@@ -105,16 +105,3 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n_ < 1 or not 1 <= k_ <= n_:
         raise PlanError(f"bad --shard {text!r}: need 1 <= K <= N")
     return k_, n_
-
-
-def _shard_order(c: Cell) -> tuple:
-    # Cells of one load environment stay together, so a shard starts few load workers.
-    return (c.load_tf, c.load_device, c.save_tf, c.save_device, c.model, c.format, c.loader)
-
-
-def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
-    """The K-th of N contiguous, nearly equal slices of the cells in a fixed order: the same
-    on every machine, disjoint, and together exactly the whole plan."""
-    from .shards import bounds, slice_cells  # (shards builds on this module)
-
-    return slice_cells(cells, bounds(cells, n)[k - 1])

@@ -9,13 +9,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UserError
-from .cells import Cell, PlanError, _shard_order
+from .cells import Cell, PlanError
 
 # (variable holding the index, its base, variable holding the total, who sets them)
 AUTO_SOURCES = (
@@ -71,83 +69,15 @@ class Costs:
         return out
 
 
-def read_costs(run: Path) -> Costs:
-    """The `seconds` of each cell row of a run folder that was really loaded there: a cell
-    reused from the load cache (`reused_from`) records what reusing it cost, not a load."""
-    from ..results.store import read_run
-
-    data = read_run(Path(run))
-    seconds = {}
-    for row in data.rows:
-        s = row.get("seconds")
-        if row.get("reused_from"):
-            continue
-        if isinstance(s, (int, float)) and s >= 0:
-            try:
-                seconds[Cell.from_row(row).key()] = float(s)
-            except (KeyError, TypeError, ValueError):
-                continue
-    if not seconds:
-        raise UserError(f"--shard-costs {run}: no cell of that run was loaded there (none "
-                        "records a load's seconds: every one was reused)")
-    return Costs(seconds, str(data.info.get("run_id") or Path(run).name))
+def _shard_order(c: Cell) -> tuple:
+    # Cells of one load environment stay together, so a shard starts few load workers.
+    return (c.load_tf, c.load_device, c.save_tf, c.save_device, c.model, c.format, c.loader)
 
 
-MEASURED_SHARE = 0.5  # a run that loaded fewer of its cells itself is no cost source
-
-
-def given_costs(run: Path) -> Costs | None:
-    """`--shard-costs RUN`: its costs, or None (cut by cell count, said on stderr) when it
-    loaded no cell itself (a night served all from the load cache).  Every shard reading the
-    same RUN decides the same way, so the slices still tile the plan."""
-    import sys
-
-    try:
-        return read_costs(run)
-    except UserError as exc:
-        if "every one was reused" not in str(exc):
-            raise
-        print(f"harness: note: {exc}; cutting the shards by cell count", file=sys.stderr)
-        return None
-
-
-def find_costs(results_dir: Path, definition: dict) -> Costs | None:
-    """The newest complete, unsharded (or merged) run of the same matrix under results_dir."""
-    found = []
-    for info_file in Path(results_dir).glob("*/run.json"):
-        try:
-            info = json.loads(info_file.read_bytes())
-        except (OSError, ValueError):
-            continue
-        m = info.get("matrix") if isinstance(info, dict) else None
-        if not isinstance(m, dict) or m.get("definition") != definition or m.get("shard"):
-            continue
-        found.append((str(info.get("finished") or ""), info_file.stat().st_mtime,
-                      info_file.parent))
-    for *_, run in sorted(found, reverse=True):
-        from ..results.store import read_run
-
-        data = read_run(run)
-        if data.missing:
-            continue
-        try:
-            costs = read_costs(run)
-        except UserError:
-            continue
-        if len(costs.seconds) >= MEASURED_SHARE * len(data.rows):  # not a warm repeat
-            return costs
-    return None
-
-
-def choose_costs(choice: str | None, results_dir: Path, definition) -> Costs | None:
-    """What `--shard-costs` (run and plan) names: `none` -> None (by cell count), a run folder ->
-    its costs (given_costs), unset -> the newest fitting run under results_dir (find_costs) of
-    the matrix `definition()` gives."""
-    if choice == "none":
-        return None
-    if choice:
-        return given_costs(Path(choice))
-    return find_costs(results_dir, definition())
+def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
+    """The K-th of N contiguous, nearly equal slices of the cells in a fixed order: the same
+    on every machine, disjoint, and together exactly the whole plan."""
+    return slice_cells(cells, bounds(cells, n)[k - 1])
 
 
 def bounds(cells: list[Cell], n: int, costs: Costs | None = None) -> list[tuple[int, int]]:

@@ -341,7 +341,7 @@ def add(artifact: Path, root: Path, name: str, opts: Options, *, inputs: Path | 
         origin: str | None = None, license: str | None = None, description: str | None = None,
         tolerance: tuple[float, float] | None = None, require_producer: bool = True,
         replace: bool = False, outputs: list[str] | None = None) -> Fixture:
-    from ..commands.inspect import check_artifact, inspect_artifacts, problem
+    from .inspect import check_artifact, inspect_artifacts, problem
 
     check_name(name)
     artifact = Path(artifact)

@@ -22,18 +22,12 @@ import numpy as np
 from .. import __version__
 from ..errors import HarnessError
 from ..jsonfile import write_json_atomic
-from ..plan.cells import KEY_FIELDS, Cell, RowError, shard_cells
+from ..plan.cells import Cell, RowError
+from ..plan.shards import shard_cells
+from ..verdict.rows import COLUMNS
 from ..vocab import STATUSES
 
 # The columns every cell row carries, in order (see docs/design.md).
-COLUMNS = [
-    *KEY_FIELDS, "status", "error_type", "error", "params_total", "params_equal",
-    "params_missing", "params_extra", "params_shape", "params_dtype", "params_value",
-    "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
-    "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
-    "resume_ok", "differs", "reused_from", "notes", "log",
-]
-
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

@@ -22,10 +22,11 @@ from ..cache.loads import LoadCache
 from ..cache.saves import SaveCache
 from ..envs import default_cache_dir, get_backend
 from ..plan import shards
-from ..plan.cells import Cell, env_name, shard_cells
+from ..plan.cells import Cell, env_name
 from ..plan.matrix import Matrix, from_flags
 from ..plan.presaved import Presaved
 from ..plan.requests import LoadRequest
+from ..plan.shards import shard_cells
 from ..plan.specs import EnvSpec
 from ..results.store import RunData, RunDir, RunError, read_run
 from ..verdict.rows import LoadOutcome, Side, build_row, machine_paths

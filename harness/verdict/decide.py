@@ -371,3 +371,26 @@ def python_call(loader: str) -> str:
     if arg:  # a variant this table does not know: the plain call, the variant said after it
         return f"{plain}  # [{arg}]"
     return plain
+
+
+def row_figures(row: dict) -> str:
+    """A row's figures in words: parameters bit-identical, max |diff|, a listing that failed."""
+    parts = []
+    if row.get("params_total"):
+        parts.append(f"params {row.get('params_equal')}/{row['params_total']} bit-identical")
+    elif "by value" in str((row.get("notes") or {}).get("params") or ""):
+        parts.append("params by value only")
+    if row.get("max_abs_diff") is not None:
+        parts.append(f"max |diff| {row['max_abs_diff']:.2g}")
+    listing = (row.get("notes") or {}).get("parameter_listing")
+    if listing:  # a step of ours that failed after the user's calls succeeded
+        parts.append(listing)
+    return ", ".join(parts)
+
+
+def row_error(row: dict, width: int = 110) -> str:
+    """A row's error as one line of at most `width` characters, its type first."""
+    text = " ".join(str(row.get("error") or "").split())
+    head = f"{row.get('error_type')}: " if row.get("error_type") else ""
+    text = head + text
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -25,13 +25,21 @@ from functools import cache, partial
 from pathlib import Path
 
 from ..jsonfile import write_json_atomic
-from ..plan.cells import Cell
-from ..results.store import COLUMNS
+from ..plan.cells import KEY_FIELDS, Cell
 from ..vocab import TOLERANCES, Status
 from ..worker import outcomes
 from .judge import judge
 
 VERSION_KEYS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
+
+# A row's fields, in the order cells.jsonl and the reports show them.
+COLUMNS = [
+    *KEY_FIELDS, "status", "error_type", "error", "params_total", "params_equal",
+    "params_missing", "params_extra", "params_shape", "params_dtype", "params_value",
+    "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
+    "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
+    "resume_ok", "differs", "reused_from", "notes", "log",
+]
 
 
 @dataclass(frozen=True)
