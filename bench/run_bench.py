@@ -43,6 +43,7 @@ from harness.envs.uv import run_uv  # noqa: E402
 from harness.plan.matrix import Matrix  # noqa: E402
 from harness.plan.requests import LoadRequest, SaveRequest  # noqa: E402
 from harness.run import batch as execute  # noqa: E402
+from harness.run.context import Layout  # noqa: E402
 from harness.run.progress import make_progress  # noqa: E402
 from harness.run.runner import Run, RunOptions  # noqa: E402
 
@@ -98,9 +99,10 @@ def naive(run: Run, tmp: Path) -> float:
     """One save process then one load process per (save, load) pair, in turn, nothing kept."""
     cells = run.planned
     t0 = time.monotonic()
-    for s_spec in dict.fromkeys(run.save_spec(c) for c in cells):
-        for l_spec in dict.fromkeys(run.load_spec(c) for c in cells if run.save_spec(c) == s_spec):
-            pair = [c for c in cells if run.save_spec(c) == s_spec and run.load_spec(c) == l_spec]
+    save, load = Layout.save_spec, Layout.load_spec
+    for s_spec in dict.fromkeys(save(c) for c in cells):
+        for l_spec in dict.fromkeys(load(c) for c in cells if save(c) == s_spec):
+            pair = [c for c in cells if save(c) == s_spec and load(c) == l_spec]
             work = tmp / "naive" / f"{s_spec.label}-{l_spec.label}"
             arts = {(c.model, c.format): (work / "a" / c.model / c.format, work / "a" / c.model)
                     for c in pair}
@@ -119,7 +121,7 @@ def naive(run: Run, tmp: Path) -> float:
 
 def change_one_env(run: Run, install: bool) -> str:
     """Install (or remove) a package in the last load environment: its resolved set changes."""
-    spec = list(dict.fromkeys(run.load_spec(c) for c in run.planned))[-1]
+    spec = list(dict.fromkeys(Layout.load_spec(c) for c in run.planned))[-1]
     interp = str(run.envs[spec].interpreter)
     args = (["pip", "install", "--python", interp, EXTRA_PACKAGE] if install else
             ["pip", "uninstall", "--python", interp, EXTRA_PACKAGE.split("==")[0]])

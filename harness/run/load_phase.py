@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING
 
 from ..plan.cells import Cell, env_name
 from ..plan.requests import LoadRequest
@@ -24,10 +23,7 @@ from ..plan.specs import EnvSpec
 from ..verdict.rows import LoadOutcome
 from ..worker import outcomes
 from .batch import Feed
-
-if TYPE_CHECKING:
-    from .runner import Run
-
+from .context import PhaseContext
 
 # An extra worker for an environment that has one already costs a TF import (2-9 s here); it
 # starts only while each worker would still get at least IMPORT_MARGIN times that import of what
@@ -43,16 +39,16 @@ def _needs_two_cpus(c: Cell) -> bool:
 
 
 class LoadPipeline:
-    def __init__(self, run: Run):
-        self.run = run
+    def __init__(self, ctx: PhaseContext):
+        self.ctx = ctx
         self.waiting: dict[tuple, list[Cell]] = {}  # save key -> its cells not yet fed
         self.feeds: dict[EnvSpec, Feed] = {}
         self.planned: dict[EnvSpec, int] = {}
         self.two_cpus: dict[EnvSpec, bool] = {}
         self.ids: dict[EnvSpec, int] = {}
-        for c in run.cells:
-            self.waiting.setdefault(run.save_key(c), []).append(c)
-            spec = run.load_spec(c)
+        for c in ctx.cells:
+            self.waiting.setdefault(ctx.layout.save_key(c), []).append(c)
+            spec = ctx.layout.load_spec(c)
             self.feeds.setdefault(spec, Feed())
             self.planned[spec] = self.planned.get(spec, 0) + 1
             self.two_cpus[spec] = self.two_cpus.get(spec, False) or _needs_two_cpus(c)
@@ -67,16 +63,16 @@ class LoadPipeline:
     def start(self) -> list:
         """The load worker jobs (they wait for their feed); cells whose artifact exists
         already (pre-saved) are fed now."""
-        self.run.progress.phase("load", len(self.run.cells))
+        self.ctx.progress.phase("load", len(self.ctx.cells))
         for key in list(self.waiting):
-            if self.run.is_presaved(key):
+            if self.ctx.layout.is_presaved(key):
                 self.saved(key)
-        envs = [s for s in self.feeds if s not in self.run.unavailable]
+        envs = [s for s in self.feeds if s not in self.ctx.unavailable]
         jobs = []
         for spec in envs:
             # up to -j workers each, fewer where the environment has few cells; whether the
             # extra ones start is decided when a slot is free (_score)
-            n = max(1, min(self.run.opts.jobs, self.planned[spec]))
+            n = max(1, min(self.ctx.opts.jobs, self.planned[spec]))
             self.workers_left[spec] = n
             self.running[spec] = 0
             jobs += [lambda spec=spec: self._worker(spec) for _ in range(n)]
@@ -86,7 +82,7 @@ class LoadPipeline:
         """This environment's claim on a free slot for one more worker: None = nothing left
         for it, 0 = not now, else higher first (harness.run.slots)."""
         feed = self.feeds[spec]
-        if feed.exhausted or self.run.stop.is_set():
+        if feed.exhausted or self.ctx.stop.is_set():
             return None
         ready = len(feed)
         with self.lock:
@@ -101,9 +97,9 @@ class LoadPipeline:
     def import_seconds(self, spec: EnvSpec) -> float:
         """How long a TF import took this run's workers in `spec` (their versions.json)."""
         if spec not in self.imports:
-            key = self.run.envs[spec].key
+            key = self.ctx.envs[spec].key
             seen = []
-            for f in (self.run.run.path / "work").glob(f"*-{key}*/versions.json"):
+            for f in (self.ctx.layout.run_path / "work").glob(f"*-{key}*/versions.json"):
                 try:
                     seen.append(float(json.loads(f.read_text()).get("import_seconds")))
                 except (OSError, ValueError, TypeError, AttributeError):
@@ -139,21 +135,21 @@ class LoadPipeline:
                 self.close()  # loading must not wait for its own save job to return)
 
     def _feed(self, cells: list[Cell]) -> None:
-        run = self.run
+        ctx = self.ctx
         feed: dict[EnvSpec, list[LoadRequest]] = {}
         for c in cells:
-            spec = run.load_spec(c)
-            saved = run.saved_of(c)
-            if saved.get("status") != outcomes.OK or spec in run.unavailable:
+            spec = ctx.layout.load_spec(c)
+            saved = ctx.layout.saved_of(c)
+            if saved.get("status") != outcomes.OK or spec in ctx.unavailable:
                 self._settled(spec)
-                run.finish(c, saved, unavailable=run.unavailable.get(spec))
+                ctx.sink.finish(c, saved, unavailable=ctx.unavailable.get(spec))
                 continue
-            art, ref = run.artifact_of(c)
+            art, ref = ctx.layout.artifact_of(c)
             with self.lock:
                 self.ids[spec] = self.ids.get(spec, 0) + 1
                 rid = f"l{self.ids[spec]:05d}"
-            req = LoadRequest(rid, c, art, ref, unsafe=run.opts.unsafe)
-            if _reuse(run, req, run.envs[spec], saved):
+            req = LoadRequest(rid, c, art, ref, unsafe=ctx.opts.unsafe)
+            if _reuse(ctx, req, ctx.envs[spec], saved):
                 self._settled(spec)
             else:
                 feed.setdefault(spec, []).append(req)
@@ -167,24 +163,24 @@ class LoadPipeline:
         there is worth it (_score); `finish()` after the batch; `two_cpus`: the worker must
         start with the two logical CPUs those loads need.  (None, None, False) where `spec` has
         no loads."""
-        if spec not in self.feeds or spec in self.run.unavailable:
+        if spec not in self.feeds or spec in self.ctx.unavailable:
             return None, None, False
         took = []
 
         def then():
-            if self.run.slots.saves_pending() or not self._score(spec):
+            if self.ctx.workers.slots.saves_pending() or not self._score(spec):
                 return None
             self._running(spec, +1)
             took.append(True)
             name = env_name(spec.label, spec.device)
-            self.run.progress.worker(name, "load", +1, fresh=False)  # TF imported already
-            self.run.progress.env(name, "loading")
+            self.ctx.progress.worker(name, "load", +1, fresh=False)  # TF imported already
+            self.ctx.progress.env(name, "loading")
             return self.feeds[spec]
 
         def finish():
             if took:
                 self._running(spec, -1)
-                self.run.progress.worker(env_name(spec.label, spec.device), "load", -1,
+                self.ctx.progress.worker(env_name(spec.label, spec.device), "load", -1,
                                          fresh=False)
         return then, finish, self.two_cpus[spec]
 
@@ -205,57 +201,57 @@ class LoadPipeline:
             feed.close()
 
     def _worker(self, spec: EnvSpec) -> None:
-        run, feed = self.run, self.feeds[spec]
+        ctx, feed = self.ctx, self.feeds[spec]
         name = env_name(spec.label, spec.device)
         try:
-            if not run.slots.load(lambda: self._score(spec)):
+            if not ctx.workers.slots.load(lambda: self._score(spec)):
                 return  # nothing left for this worker to do
             self._running(spec, +1)
-            run.progress.worker(name, "load", +1)
+            ctx.progress.worker(name, "load", +1)
             try:
-                run.progress.env(name, "loading")
-                run.batch(run.envs[spec], "load", [], on_load_result(run, self), feed=feed,
+                ctx.progress.env(name, "loading")
+                ctx.workers.batch(ctx.envs[spec], "load", [], on_load_result(ctx, self), feed=feed,
                           two_cpus=self.two_cpus[spec])
             finally:
                 self._running(spec, -1)
-                run.progress.worker(name, "load", -1)
-                run.slots.release()
+                ctx.progress.worker(name, "load", -1)
+                ctx.workers.slots.release()
         finally:
             with self.lock:
                 self.workers_left[spec] -= 1
                 last = self.workers_left[spec] == 0
             if last:
-                run.progress.env(name, "done")
+                ctx.progress.env(name, "done")
 
 
-def on_load_result(run: Run, pipeline: LoadPipeline):
+def on_load_result(ctx: PhaseContext, pipeline: LoadPipeline):
     def on_result(req: LoadRequest, result: dict) -> None:
-        spec = run.load_spec(req.cell)
+        spec = ctx.layout.load_spec(req.cell)
         pipeline._settled(spec)
         pipeline.timed_cell(spec, result.get("seconds"))
-        key = run.load_keys.get(req)
-        if key and run.loads is not None and not run.stop.is_set():
-            run.loads.put(key, result, result.get("arrays"), run.run.path.name)
-        entry = run.loads.entry(key) if key and run.loads is not None else None
-        run.finish(req.cell, run.saved_of(req.cell), load=LoadOutcome(
+        key = ctx.tally.load_keys.get(req)
+        if key and ctx.loads is not None and not ctx.stop.is_set():
+            ctx.loads.put(key, result, result.get("arrays"), ctx.layout.run_path.name)
+        entry = ctx.loads.entry(key) if key and ctx.loads is not None else None
+        ctx.sink.finish(req.cell, ctx.layout.saved_of(req.cell), load=LoadOutcome(
             result, result.get("arrays"), req.reference_dir, entry))
     return on_result
 
 
-def _reuse(run: Run, req: LoadRequest, env, saved: dict) -> bool:
+def _reuse(ctx: PhaseContext, req: LoadRequest, env, saved: dict) -> bool:
     """Finish a cell from the load cache when an entry for exactly this artifact, load
     environment, worker code and loader exists; else remember its key for afterwards."""
-    if run.loads is None:
+    if ctx.loads is None:
         return False
-    key = run.loads.key(req, env, saved.get("manifest") or {})
-    run.load_keys[req] = key
-    hit = run.loads.get(key) if key else None
+    key = ctx.loads.key(req, env, saved.get("manifest") or {})
+    ctx.tally.load_keys[req] = key
+    hit = ctx.loads.get(key) if key else None
     if hit is None:
         return False
     result, arrays = hit
-    with run.lock:
-        run.reused += 1
-    run.finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
-                                                 req.reference_dir, run.loads.entry(key)),
+    with ctx.lock:
+        ctx.tally.reused += 1
+    ctx.sink.finish(req.cell, saved, load=LoadOutcome(result | {"log": None}, arrays,
+                                                 req.reference_dir, ctx.loads.entry(key)),
                reused_from=result.get("made_by_run"))
     return True
