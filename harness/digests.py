@@ -21,6 +21,8 @@ class ManifestError(HarnessError, ValueError):
 
 
 def sha256_file(path: Path) -> str:
+    """The host's one file digest.  (The worker has its own, harness/worker/save.py's sha256,
+    because it must not import the host package; both read 1 MiB chunks of the same bytes.)"""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -198,7 +198,7 @@ def test_format_floor_loosens_float32_but_never_tightens_float16():
 
 def test_rows_name_the_harness_package_not_its_folder():
     import harness
-    from harness.verdict.rows import machine_paths, scrub_paths
+    from harness.scrub import machine_paths, scrub_paths
 
     worker = Path(harness.__file__).resolve().parent / "worker" / "main.py"
     text = scrub_paths(f'File "{worker}", line 3', machine_paths())

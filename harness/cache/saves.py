@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ..digests import ManifestError, read_manifest, sha256_file, verify_files
 from ..envs.base import WORKER_MAIN
+from ..jsonfile import write_json_atomic
 
 WORKER_DIR = WORKER_MAIN.parent
 CACHEABLE = ("ok", "unsupported", "save-error")
@@ -174,7 +175,7 @@ class SaveEntry:
         self._result_file(model, fmt).unlink(missing_ok=True)
         entry = self.path / "ENTRY.json"
         if not entry.exists():
-            _write_json(entry, self.inputs)
+            write_json_atomic(entry, self.inputs, sort_keys=True)
 
     def put(self, model: str, fmt: str, result: dict) -> bool:
         if not cacheable(result):
@@ -185,7 +186,7 @@ class SaveEntry:
             if digests is None:  # an ok save without its files: nothing to reuse
                 return False
             keep["digests"] = digests
-        _write_json(self._result_file(model, fmt), keep)
+        write_json_atomic(self._result_file(model, fmt), keep, sort_keys=True)
         return True
 
     def _digests(self, model: str, fmt: str) -> dict | None:
@@ -211,13 +212,6 @@ def cacheable(result: dict) -> bool:
     if status in CACHEABLE:
         return True
     return status == "crash" and "(signal SIGABRT)" in str(result.get("error"))
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -125,8 +125,9 @@ def _plan(args, targets: list[str], kind: str) -> int:
 
 
 def main(args) -> int:
+    from .. import clock
     from ..migrate.report import render
-    from ..migrate.runner import _now, run_routes, write_report
+    from ..migrate.runner import run_routes, write_report
     from ..plan.specs import EnvSpec
 
     validate_env_options(args)
@@ -143,7 +144,7 @@ def main(args) -> int:
     if args.plan:
         return _plan(args, targets, kind)
     writable_folder(args.results_dir, "--results-dir")
-    report_dir = Path(args.results_dir) / (args.run_id or f"migrate-{_now()}")
+    report_dir = Path(args.results_dir) / (args.run_id or f"migrate-{clock.stamp()}")
     if report_dir.exists():
         raise UserError(f"{report_dir} exists: give another --run-id")
     fx = _fixture(args, targets)

@@ -9,7 +9,6 @@ but the report is written.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -139,13 +138,13 @@ def _request(rid: str, route: str, step: str, fx, art: Path, out: Path, handoff:
 
 def _one_line(text, paths: dict | None = None) -> str:
     """One line, with this machine's folders as placeholders (`<cache>`, `<env 2.16>`, `~`)."""
-    from ..verdict.rows import scrub_paths
+    from ..scrub import scrub_paths
 
     return scrub_paths(" ".join(str(text or "").split()), paths or {})
 
 
 def _paths(args, envs: Environments) -> dict:
-    from ..verdict.rows import machine_paths
+    from ..scrub import machine_paths
 
     known = {str(Path(args.cache_dir).resolve()): "<cache>"}
     for spec, (env, _) in envs._made.items():
@@ -313,10 +312,6 @@ def model_reference(fx, art: Path, ref_dir: Path, ref_meta: dict, envs: Environm
 
 
 # -- the whole migration -----------------------------------------------------------------------
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-
-
 def check_migratable(fmt: str) -> None:
     """What `migrate` refuses, the run and --plan alike (exit 2)."""
     if fmt not in MIGRATABLE:

@@ -10,7 +10,6 @@ loads it gives, and fixture.toml says which.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import clock
 from ..errors import HarnessError, UserError
 from ..plan.cells import Cell
 from ..plan.requests import LoadRequest, SaveRequest
@@ -57,10 +57,6 @@ class Options:
     def say(self, text: str) -> None:
         if self.progress is not None:
             self.progress(text)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- producer ----------------------------------------------------------------------------------
@@ -425,7 +421,7 @@ def add(artifact: Path, root: Path, name: str, opts: Options, *, inputs: Path | 
                 "inputs_source": how, "signature": signature,
                 "producer": {k: v for k, v in producer.items() if v} or None,
                 "origin": {"source": origin or str(artifact.resolve()), "license": license,
-                           "added": _now(), "by": "harness fixtures add"},
+                           "added": clock.iso(), "by": "harness fixtures add"},
                 "inputs": in_meta,
                 "outputs": [{"name": t.split(":")[0], "tensor": t if ":" in t else f"{t}:0"}
                             for t in outputs or []]}
@@ -656,7 +652,7 @@ def _seal_frozen(ref_dir: Path, fmt: str, name: str, model: str, env, root: Path
                 "producer": versions | {"spec": env.spec.label, "backend": env.backend,
                                         "source": "harness fixtures freeze"},
                 "origin": {"source": "tf-compat-harness zoo (harness fixtures freeze)",
-                           "license": "Apache-2.0", "added": _now(),
+                           "license": "Apache-2.0", "added": clock.iso(),
                            "by": "harness fixtures freeze"},
                 "reference": {"source": "producer",
                               "detail": f"the save worker's own predictions and parameters "

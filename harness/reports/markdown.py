@@ -5,7 +5,8 @@ by the date, the environments' resolved versions and the command that made the r
 from __future__ import annotations
 
 from ..findings import advise, artifact_changes
-from ..results.view import Footnotes, RunView, mark, scrub_paths
+from ..results.view import Footnotes, RunView, mark
+from ..scrub import scrub_any
 
 MAX_VERDICTS = 10  # a nightly's consecutive upgrades (2.12 -> 2.13 ... 2.20 -> 2.21)
 
@@ -126,7 +127,7 @@ def render(view: RunView) -> str:
         lines.append("(none)")
     for text, n in notes.numbers.items():
         lines.append(f"{n}. {_escape(text)} ({', '.join(sorted(notes.where[text]))})")
-    return scrub_paths("\n".join(lines) + "\n")
+    return scrub_any("\n".join(lines) + "\n")
 
 
 def write(view: RunView, out_dir) -> list:

@@ -7,7 +7,6 @@ never look complete."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, clock
 from ..errors import HarnessError
 from ..jsonfile import write_json_atomic
 from ..plan.cells import Cell, RowError
@@ -36,7 +35,7 @@ class RunError(HarnessError):
 
 
 def new_run_id() -> str:
-    return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return clock.stamp() + "-" + secrets.token_hex(2)
 
 
 def check_run_id(run_id: str) -> str:

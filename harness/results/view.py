@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..plan.cells import Cell, env_name
+from ..scrub import scrub_any
 from ..verdict import decide as verdict
 from ..vocab import FORMAT_LOADERS, FORMATS, MODELS, Status
 from .store import load_frame, read_run
@@ -26,29 +27,10 @@ _PAIRS = {"{": "}", "[": "]"}
 LONG_LITERAL = 60  # a dict/list literal longer than this (a model's config) is elided
 
 
-# Paths of the machine that made a run, as older rows (and library messages) carry them: a
-# published report shows where a file was, never whose machine it was on.
-_SITE_PACKAGES = re.compile(r"(?<![\w.>/-])/[^\s'\"`=(\[{<>]*?/(?:site|dist)-packages/")
-_CACHE = re.compile(r"(?:/root|/home/[^/\s'\"`]+|/Users/[^/\s'\"`]+)/\.cache/tf-compat-harness/")
-_HOME = re.compile(r"(?<![\w.>-])(?:/root|/home/[^/\s'\"`]+|/Users/[^/\s'\"`]+)(?=/|\b)")
-_TMP = re.compile(r"(?<![\w.>-])(?:/private)?(?:/var)?/tmp(?=/|\b)")
-
-
-def scrub_paths(text: str) -> str:
-    """`.../site-packages/keras/x.py` -> `<site-packages>/keras/x.py`; the harness cache ->
-    `<cache>/`; a home folder -> `<home>`; a temp folder -> `<tmp>`."""
-    if "/" not in text:
-        return text
-    text = _SITE_PACKAGES.sub("<site-packages>/", text)
-    text = _CACHE.sub("<cache>/", text)
-    text = _HOME.sub("<home>", text)
-    return _TMP.sub("<tmp>", text)
-
-
 def scrub(value):
-    """scrub_paths through strings, lists and dicts (a cell's payload)."""
+    """scrub_any through strings, lists and dicts (a cell's payload)."""
     if isinstance(value, str):
-        return scrub_paths(value)
+        return scrub_any(value)
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, dict):
@@ -101,7 +83,7 @@ def error_summary(row, width: int = 180) -> str | None:
     if len(lines) > 1 and lines[-1] != body:
         body = f"{body} ... {lines[-1]}"
     body = _ARTIFACT_PATH.sub(".../", body)
-    body = scrub_paths(_elide_literals(body))
+    body = scrub_any(_elide_literals(body))
     kind = row.get("error_type")
     head = row.get("status", "")
     if not is_missing(kind) and kind:

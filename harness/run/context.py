@@ -151,7 +151,7 @@ class PhaseContext:
     progress: Progress
     workers: Any  # harness.run.workers.Workers: how a phase starts a worker batch
     sink: Sink
-    paths: Any = None  # machine paths scrubbed from what is shown (verdict.rows.machine_paths)
+    paths: Any = None  # machine paths scrubbed from what is shown (harness.scrub.machine_paths)
     tally: Tally = field(default_factory=Tally)
     save_groups: int = 1  # save workers per save environment
     pipeline: Any = None  # the LoadPipeline (harness.run.load_phase) once the loads start

@@ -20,7 +20,8 @@ from ..plan.cells import Cell, env_name
 from ..plan.presaved import Presaved
 from ..plan.specs import EnvSpec
 from ..results.store import RunData, RunDir, RunError, read_run
-from ..verdict.rows import LoadOutcome, Side, build_row, machine_paths
+from ..scrub import machine_paths
+from ..verdict.rows import LoadOutcome, Side, build_row
 from .context import Layout, PhaseContext, RunOptions
 from .load_phase import LoadPipeline
 from .planning import plan_run

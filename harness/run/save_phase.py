@@ -15,7 +15,7 @@ from ..cache.saves import place
 from ..plan.cells import env_name
 from ..plan.requests import LoadRequest, SaveRequest
 from ..plan.specs import EnvSpec
-from ..verdict.rows import scrub_paths
+from ..scrub import scrub_paths
 from ..worker import outcomes
 from .context import PhaseContext
 from .load_phase import on_load_result

@@ -16,9 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
-import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -26,6 +23,7 @@ from pathlib import Path
 
 from ..jsonfile import write_json_atomic
 from ..plan.cells import KEY_FIELDS, Cell
+from ..scrub import scrub_paths
 from ..vocab import TOLERANCES, Status
 from ..worker import outcomes
 from .judge import judge
@@ -219,25 +217,3 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
         if isinstance(row.get(key), str):
             row[key] = scrub_paths(row[key], paths or {})
     return json.loads(json.dumps(row, default=str))
-
-
-def machine_paths(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Folders of this machine -> the placeholder a published row shows instead."""
-    out = dict(extra or {})
-    out.setdefault(str(Path(__file__).resolve().parent.parent), "<harness>")  # our own tracebacks
-    out.setdefault(tempfile.gettempdir(), "<tmp>")
-    home = os.path.expanduser("~")
-    if home not in ("/", "~"):
-        out.setdefault(home, "~")
-    return out
-
-
-def scrub_paths(text: str, paths: Mapping[str, str]) -> str:
-    """Replace each known folder (longest first, so an environment inside the cache is named
-    as the environment) with its placeholder, where it starts a path."""
-    for folder in sorted(paths, key=len, reverse=True):
-        if not folder or folder == "/":
-            continue
-        pattern = re.escape(str(folder).rstrip("/")) + r"(?=/|\b|$)"
-        text = re.sub(pattern, paths[folder].replace("\\", r"\\"), text)
-    return text
