@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_env_options, csv, validate_env_options, writable_folder
+from .common import add_cell_timeout, add_env_options, csv, validate_env_options, writable_folder
 
 DEFAULT_LOAD = "2.21"
 
@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
     v.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     v.add_argument("-j", "--jobs", type=int, default=1,
                    help="worker processes at once, one TF each (default: %(default)s)")
-    v.add_argument("--cell-timeout", type=float, default=600.0)
+    add_cell_timeout(v)
     v.add_argument("--quiet", action="store_true", help="do not print the table")
     _common(v)
 
@@ -145,6 +145,7 @@ def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
     from ..plan.specs import EnvSpec
     from ..regression.stage import plan
     from ..run import batch as execute
+    from ..run import options
     from ..run.runner import Progress, Run, RunOptions
 
     for spec in loads:
@@ -152,10 +153,8 @@ def run_fixtures(fixtures, loads: list[str], args, *, quiet: bool = False):
     writable_folder(args.results_dir, "--results-dir")
     cells, presaved = plan(fixtures, loads, args.cache_dir)
     opts = RunOptions(cells=cells, presaved=presaved, results_dir=args.results_dir,
-                      cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of,
-                      python=args.python, jobs=max(1, getattr(args, "jobs", 1)),
-                      cell_timeout=args.cell_timeout, run_id=getattr(args, "run_id", None),
-                      command=["harness", *sys.argv[1:]])
+                      jobs=max(1, getattr(args, "jobs", 1)), run_id=getattr(args, "run_id", None),
+                      command=["harness", *sys.argv[1:]], **options.run_fields(args))
     run = Run(opts, Progress())
     old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:

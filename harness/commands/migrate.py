@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_env_options, csv, validate_env_options, writable_folder
+from .common import add_cell_timeout, add_env_options, csv, validate_env_options, writable_folder
 from .fixtures import _reference_options
 
 
@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--results-dir", type=Path, default=Path("results"),
                    help="where the report folder goes (default: %(default)s)")
     p.add_argument("--run-id", help="the report folder's name (default: migrate-<timestamp>)")
-    p.add_argument("--cell-timeout", type=float, default=600.0)
+    add_cell_timeout(p)
     add_env_options(p)
 
 

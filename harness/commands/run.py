@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import signal
 import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_env_options, csv, validate_env_options, writable_folder
+from ..run import options
+from .common import add_cell_timeout, add_env_options, csv, validate_env_options, writable_folder
 
 
 def add_parser(sub) -> None:
@@ -56,8 +56,7 @@ def add_parser(sub) -> None:
     run.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                      help="worker processes at once, one TF each (default: the cores, %(default)s)")
-    run.add_argument("--cell-timeout", type=float, default=600.0,
-                     help="seconds one cell may take (default: %(default)s)")
+    add_cell_timeout(run)
     run.add_argument("--batch-size", type=int, default=500,
                      help="load cells per worker process, bounding its memory "
                           "(default: %(default)s)")
@@ -87,9 +86,6 @@ def _check_numbers(args) -> None:
         raise UserError(f"-j/--jobs must be at least 1, not {args.jobs}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, not {args.batch_size}")
-    if not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
-        raise UserError(f"--cell-timeout must be a number of seconds > 0, not "
-                        f"{args.cell_timeout:g}")
 
 
 def _check_paths(args) -> None:
@@ -154,8 +150,7 @@ def build_options(args):
         save=args.save or [], load=args.load or [], models=args.models, formats=args.formats,
         loaders=args.loaders, devices=args.devices, save_devices=args.save_devices,
         load_devices=args.load_devices, matrix=matrix, results_dir=args.results_dir,
-        cache_dir=args.cache_dir, backend=args.backend, as_of=args.as_of, python=args.python,
-        jobs=args.jobs, cell_timeout=args.cell_timeout, run_id=args.run_id,
+        jobs=args.jobs, run_id=args.run_id, **options.run_fields(args),
         shard=shard, shard_costs=shard_costs(args, matrix) if shard else None,
         resume=args.resume,
         save_cache=args.save_cache, save_only=args.save_only, save_cache_dir=args.save_cache_dir,

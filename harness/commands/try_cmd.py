@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..verdict.decide import row_error, row_figures
-from .common import add_env_options, csv
+from .common import add_cell_timeout, add_env_options, csv
 from .fixtures import _reference_options, _say, given_tolerance, run_fixtures
 
 
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
                    help="where the run folder goes (default: %(default)s, a folder of its own: "
                         "`advise` and `show` never take a try for the newest run of results/)")
     p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
-    p.add_argument("--cell-timeout", type=float, default=600.0)
+    add_cell_timeout(p)
     add_env_options(p)
     p.set_defaults(command="try_cmd")  # the module's name: `try` is a Python keyword
 

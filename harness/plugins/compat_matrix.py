@@ -30,9 +30,12 @@ from pathlib import Path
 
 import pytest
 
+from ..errors import UserError
 from ..plan.cells import Cell
+from ..run import options
 
 _STATE = pytest.StashKey["CompatState"]()
+PLUGIN_OPTIONS = ("cache-dir", "backend", "as-of", "python", "cell-timeout")
 
 
 def pytest_addoption(parser):
@@ -44,11 +47,9 @@ def pytest_addoption(parser):
                          "matrix spec, if there is one)")
     group.addoption("--compat-results", metavar="DIR",
                     help="where the runs behind the items go (default: a temporary folder)")
-    group.addoption("--compat-cache-dir", metavar="DIR",
-                    help="environments and save cache (default: HARNESS_CACHE or "
-                         "~/.cache/tf-compat-harness)")
-    group.addoption("--compat-cell-timeout", type=float, default=600.0, metavar="S",
-                    help="seconds one cell may take (default: %(default)s)")
+    # --compat-cache-dir, --compat-backend, --compat-as-of, --compat-python,
+    # --compat-cell-timeout: `harness run`'s own options (harness.run.options)
+    options.add_to_pytest(parser, PLUGIN_OPTIONS)
 
 
 def pytest_configure(config):
@@ -62,7 +63,12 @@ def pytest_configure(config):
         matrix = Matrix.load(Path(path))
     except MatrixError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_STATE] = CompatState(config, Path(path), matrix)
+    given = options.from_pytest(config, PLUGIN_OPTIONS)
+    try:
+        options.validate(given)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = CompatState(config, Path(path), matrix, given)
     # `pytest --compat-matrix X` means "test X": without explicit paths, collect only the spec.
     source = getattr(config, "args_source", None)
     if source is not None and source != pytest.Config.ArgsSource.ARGS:
@@ -80,8 +86,9 @@ class CompatState:
     """What the items of one pytest process share: the matrix, the expectations and the rows
     of the load environments run so far."""
 
-    def __init__(self, config, path: Path, matrix):
+    def __init__(self, config, path: Path, matrix, given=None):
         self.config = config
+        self.options = given  # the shared run options (harness.run.options) as given
         self.path = path
         self.matrix = matrix
         self.expectations = self._expectations()
@@ -141,15 +148,11 @@ class CompatState:
             self.rows[Cell.from_row(row).key()] = row
 
     def _run(self, run_dir: Path, cells: list[Cell], failed: Path) -> None:
-        from ..envs import default_cache_dir
         from ..run.runner import Progress, Run, RunOptions
 
-        cache = self.config.getoption("--compat-cache-dir")
         opts = RunOptions(matrix=self.matrix, only={c.key() for c in cells},
-                          results_dir=run_dir.parent, run_id=run_dir.name,
-                          cache_dir=Path(cache) if cache else default_cache_dir(),
-                          cell_timeout=self.config.getoption("--compat-cell-timeout"),
-                          jobs=1)
+                          results_dir=run_dir.parent, run_id=run_dir.name, jobs=1,
+                          **options.run_fields(self.options))
         try:
             Run(opts, Progress()).execute()
         except Exception as exc:  # every item of the group reports it, in one line

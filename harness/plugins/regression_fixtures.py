@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from ..run import options
+
 _STATE = pytest.StashKey["FixtureState"]()
 DEFAULT_LOAD = "2.21"
+PLUGIN_OPTIONS = ("cache-dir", "backend", "as-of", "python", "cell-timeout")
 
 
 def pytest_addoption(parser):
@@ -26,6 +29,7 @@ def pytest_addoption(parser):
                     help="turn every fixture under DIR into one test item per load version")
     group.addoption("--compat-load", metavar="SPECS", default=DEFAULT_LOAD,
                     help=f"TF versions to load fixtures under (default: {DEFAULT_LOAD})")
+    options.add_to_pytest(parser, PLUGIN_OPTIONS)  # the same --compat-cache-dir, ... as `run`
 
 
 def pytest_configure(config):
@@ -40,7 +44,12 @@ def pytest_configure(config):
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     loads = [s.strip() for s in config.getoption("--compat-load").split(",") if s.strip()]
-    config.stash[_STATE] = FixtureState(config, Path(path), fixtures, loads)
+    given = options.from_pytest(config, PLUGIN_OPTIONS)
+    try:
+        options.validate(given)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = FixtureState(config, Path(path), fixtures, loads, given)
     source = getattr(config, "args_source", None)
     if source is not None and source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(path)]
@@ -54,8 +63,9 @@ def pytest_collect_directory(path: Path, parent):
 
 
 class FixtureState:
-    def __init__(self, config, path: Path, fixtures: list, loads: list[str]):
+    def __init__(self, config, path: Path, fixtures: list, loads: list[str], given=None):
         self.config, self.path, self.fixtures, self.loads = config, path, fixtures, loads
+        self.options = options.run_fields(given) if given else {}
         self.rows: dict[str, list[dict]] = {}  # load version -> rows
         self.failed: dict[str, str] = {}
 
@@ -67,16 +77,17 @@ class FixtureState:
         return self.rows[load]
 
     def _run(self, load: str, selected: list) -> None:
-        from ..envs import default_cache_dir
         from ..regression.stage import plan
         from ..results.store import read_run
         from ..run.runner import Progress, Run, RunOptions
 
         results = Path(tempfile.mkdtemp(prefix="compat-fixtures-"))
+        fields = self.options or options.run_fields(options.from_pytest(self.config,
+                                                                        PLUGIN_OPTIONS))
         try:
-            cells, presaved = plan(selected, [load], default_cache_dir())
-            opts = RunOptions(cells=cells, presaved=presaved, results_dir=results,
-                              cache_dir=default_cache_dir(), jobs=1)
+            cells, presaved = plan(selected, [load], fields["cache_dir"])
+            opts = RunOptions(cells=cells, presaved=presaved, results_dir=results, jobs=1,
+                              **fields)
             path = Run(opts, Progress()).execute().path
             self.rows[load] = read_run(path).rows
         except Exception as exc:  # an environment that cannot be made: every item says so
