@@ -1,14 +1,21 @@
-"""Shared fixtures.  Tests marked `tf` install real TensorFlow from the package index into uv
-environments (cached in HARNESS_CACHE or ~/.cache/tf-compat-harness, reused across runs)."""
+"""Shared fixtures.  The tests mirror the code: tests/unit/<wing>/ runs no TensorFlow (the fast
+lane, `pytest tests/unit`); everything under tests/tf/ is marked `tf` by its conftest and
+installs real TensorFlow from the package index into uv environments (cached in HARNESS_CACHE
+or ~/.cache/tf-compat-harness, reused across runs).  Helpers the tests share are tests/support/
+(importable as `support`: this folder is put on sys.path here)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from harness.envs import default_cache_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import support`
 
 
 def pytest_collection_modifyitems(config, items):
