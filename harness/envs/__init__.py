@@ -1,4 +1,8 @@
-"""Environment backends: where a TF version lives and how the worker runs in it."""
+"""Environment backends: where a TF version lives and how the worker runs in it.
+
+base.py (Environment: create or reuse, prepare, run the worker), uv.py (the default: a uv
+virtualenv per spec), query.py (a script run inside an environment to read its versions),
+docker/ (the Docker backend and its images).  It may import the base modules and plan (specs)."""
 
 from __future__ import annotations
 
