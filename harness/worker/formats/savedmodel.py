@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .. import safety
 from ..runtime import (
     KERAS_VERSION,
     LoadContext,
@@ -109,11 +110,20 @@ def saved_model_loaders(dirname: str) -> dict:
     def tf1_session_load(ctx: LoadContext) -> Loaded:
         return session_load(ctx.artifact / dirname, ctx.input_names, ctx.inputs)
 
-    return {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
-            "keras.models.load_model": keras_load,
-            TF1_LOADER: tf1_session_load,
-            "keras.layers.TFSMLayer": tfsm_layer(None),
-            "keras.layers.TFSMLayer[call_endpoint=serving_default]": tfsm_layer("serving_default")}
+    def checked(loader):
+        """The loader, after the graph's file and print ops are refused (safety.py)."""
+        def load(ctx: LoadContext) -> Loaded:
+            safety.refuse_graph_ops(ctx.artifact / dirname)
+            return loader(ctx)
+        return load
+
+    loaders = {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
+               "keras.models.load_model": keras_load,
+               TF1_LOADER: tf1_session_load,
+               "keras.layers.TFSMLayer": tfsm_layer(None),
+               "keras.layers.TFSMLayer[call_endpoint=serving_default]":
+                   tfsm_layer("serving_default")}
+    return {name: checked(fn) for name, fn in loaders.items()}
 
 
 TF1_LOADER = "tf.compat.v1.saved_model.loader.load"
