@@ -221,10 +221,9 @@ def refuse_graph_ops(saved_model_dir) -> None:
         return _refuse(f"refused: cannot read saved_model.pb to check its graph for file and "
                        f"print ops ({type(exc).__name__}: {exc})")
     if found:
-        ops = sorted({op for op, _ in found})
-        _refuse(f"refused: saved_model.pb's graph holds {', '.join(ops)} "
-                f"({graph_ops.describe(found)}): ops that read, write or print outside the "
-                f"model, which loading or calling it would run; load it with " + UNSAFE_HINT)
+        _refuse(f"refused: saved_model.pb's graph holds {graph_ops.describe(found)}: ops that "
+                "read, write or print outside the model, run when it loads or is called; load "
+                "it with " + UNSAFE_HINT)
 
 
 # --- declared sizes in HDF5 -------------------------------------------------------------------

@@ -99,6 +99,7 @@ def saved_model_loaders(dirname: str) -> dict:
             if not hasattr(keras.layers, "TFSMLayer"):
                 raise Unsupported(f"keras.layers.TFSMLayer does not exist in Keras "
                                   f"{KERAS_VERSION or '2'}")
+            safety.refuse_graph_ops(ctx.artifact / dirname)
             kwargs = {"call_endpoint": endpoint} if endpoint else {}
             layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
             outputs = outputs_list(layer(ctx.feed()))
@@ -123,7 +124,8 @@ def saved_model_loaders(dirname: str) -> dict:
                "keras.layers.TFSMLayer": tfsm_layer(None),
                "keras.layers.TFSMLayer[call_endpoint=serving_default]":
                    tfsm_layer("serving_default")}
-    return {name: checked(fn) for name, fn in loaders.items()}
+    return {name: fn if name.startswith("keras.layers.TFSMLayer") else checked(fn)
+            for name, fn in loaders.items()}
 
 
 TF1_LOADER = "tf.compat.v1.saved_model.loader.load"
