@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -366,6 +367,10 @@ def keras2(tmp_path_factory, cache_dir, uv_available):
         subprocess.run([str(env.interpreter), str(root / "build.py"), str(arg)], check=True,
                        capture_output=True, timeout=600)
     assert not list(root.glob("*.marker"))
+    (root / "keras-bomb").mkdir()
+    with zipfile.ZipFile(root / "keras-bomb" / "model.keras", "w") as z:  # the bomb in a .keras
+        z.writestr("config.json", "{}")
+        z.write(root / "h5-bomb" / "model_weights.h5", "model.weights.h5")
     ref = root / "ref"
     ref.mkdir()
     np.savez(ref / "reference.npz", inputs=np.ones((2, 3), np.float32))
@@ -387,6 +392,8 @@ def keras2(tmp_path_factory, cache_dir, uv_available):
     load("write-tf1", "write-safe", "savedmodel", "tf.compat.v1.saved_model.loader.load")
     load("h5-reader", "h5-bomb", "weights-h5", "h5py.File")
     load("h5-weights", "h5-bomb", "weights-h5", "model.load_weights")
+    load("keras-load", "keras-bomb", "keras", "keras.models.load_model")
+    load("keras-reader", "keras-bomb", "keras", "h5py.File")
     requests.append({"id": "h5-inspect", "phase": "inspect", "tensorboard": None,
                      "artifact": str(root / "h5-bomb" / "model_weights.h5")})
     results = {}
@@ -435,6 +442,8 @@ def test_tf_oversized_hdf5_dataset_is_refused_before_reading(keras2):
     assert (root / "h5-bomb" / "model_weights.h5").stat().st_size < 64 << 10
     bound = ("model_weights.h5: dataset 'model_weights/dense/dense/kernel:0' would inflate "
              "0 bytes to 2048 MiB (nothing stored; limit 100x): an HDF5 bomb?")
-    for rid in ("h5-reader", "h5-weights", "h5-inspect"):
-        assert _refused(results[rid]) == bound, rid
+    for rid in ("h5-reader", "h5-weights", "h5-inspect", "keras-load", "keras-reader"):
+        expected = bound.replace("model_weights.h5:", "model.keras: model.weights.h5:") \
+            if rid.startswith("keras") else bound
+        assert _refused(results[rid]) == expected, rid
         assert results[rid]["seconds"] < 30, results[rid]

@@ -270,6 +270,20 @@ def check_h5_file(path) -> None:
         check_h5(f, path.name, path.stat().st_size)
 
 
+def check_h5_member(path, name: str = "model.weights.h5") -> None:
+    """check_h5 on the HDF5 file inside a checked zip (a `.keras`), read in place as Keras
+    reads it (h5py on the member's file object); nothing where the zip has no such member."""
+    check_zip(path)
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        if name not in z.namelist():
+            return
+        size = z.getinfo(name).file_size
+        with z.open(name) as member, h5py.File(member, "r") as f:
+            check_h5(f, f"{Path(path).name}: {name}", size)
+
+
 # --- the worker's own limits ----------------------------------------------------------------
 
 def apply_memory_limit(mb) -> str | None:

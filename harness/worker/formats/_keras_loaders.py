@@ -58,7 +58,7 @@ def safe_load_model(path, **kwargs):
     config is checked for Lambda layers first.  Returns (model, notes)."""
     kind = file_kind(path)
     if kind == "zip":
-        safety.check_zip(path)
+        safety.check_h5_member(path)  # the zip's sizes, then its weights' declared sizes
     elif kind == "hdf5":
         safety.check_h5_file(path)
     elif kind == "directory":
