@@ -185,6 +185,34 @@ def test_tf1_graph_nodes_checkpoint_ops_count_where_a_signature_reads_them(tmp_p
     assert graph_ops.findings(sm) == [("RestoreV2", "node 'evil'"), ("PrintV2", "node 'p'")]
 
 
+def test_frozen_graphs_and_meta_files_are_scanned_too(tmp_path, safe_mode_on):
+    """A frozen GraphDef has no saver: a checkpoint op in it is foreign.  A `.meta`'s own saver
+    (restored by import_meta_graph's Saver) is allowed; what its loader fetches is any node."""
+    frozen = tmp_path / "frozen_graph.pb"
+    frozen.write_bytes(b"".join(fld(1, n) for n in (
+        node("x", "Placeholder"), node("evil", "RestoreV2"), node("y", "Identity", ["x"]))))
+    assert graph_ops.findings(frozen) == [("RestoreV2", "node 'evil'")]
+    with pytest.raises(safety.UnsafeArtifact, match="refused: frozen_graph.pb's graph holds "
+                                                    "RestoreV2 in node 'evil'"):
+        safety.refuse_graph_ops(frozen)
+    meta = tmp_path / "model.ckpt-2.meta"
+    meta.write_bytes(meta_graph([node("save/Const", "PlaceholderWithDefault"),
+                                 node("save/RestoreV2", "RestoreV2", ["save/Const"]),
+                                 node("save/restore_all", "NoOp", ["^save/RestoreV2"]),
+                                 node("w", "WriteFile")],
+                                saver=("save/Const:0", "save/restore_all")))
+    assert graph_ops.findings(meta) == [("WriteFile", "node 'w'")]
+
+
+def test_every_committed_graph_passes_the_scan():
+    files = sorted({p for d in ("fixtures", "tests/data") for pattern in ("*.meta", "*.pb")
+                    for p in (REPO / d).rglob(pattern)
+                    if p.name not in ("saved_model.pb", "keras_metadata.pb", "fingerprint.pb")})
+    assert any(p.suffix == ".meta" for p in files) and len(files) >= 5
+    for f in files:
+        assert graph_ops.findings(f) == [], f
+
+
 def test_every_committed_savedmodel_passes_both_scans(safe_mode_on):
     """No false refusal: the fixtures' SavedModels (TF 1.14 to 2.21, TF1 graphs with two
     savers, Keras 2 and 3) hold no op the scan refuses and no Lambda layer."""
@@ -336,6 +364,19 @@ for kind in ("safe", "unsafe"):
     w = Writer(f"{root}/write-{kind}.marker")
     tf.saved_model.save(w, f"{root}/write-{kind}/savedmodel",
                         signatures={"serving_default": w.__call__})
+import json
+for kind in ("safe", "unsafe"):  # a frozen graph that writes a file when run
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def frozen(x):
+        tf.io.write_file(f"{root}/frozen-{kind}.marker", "ran")
+        return tf.identity(x * 2.0, name="y")
+    folder = f"{root}/frozen-{kind}"
+    os.makedirs(folder, exist_ok=True)
+    graph = frozen.get_concrete_function().graph
+    open(f"{folder}/frozen_graph.pb", "wb").write(graph.as_graph_def().SerializeToString())
+    json.dump({"inputs": ["x:0"], "outputs": [graph.outputs[0].name]},
+              open(f"{folder}/frozen_graph.json", "w"))
+
 for p in os.listdir(root):  # saving ran the Lambda once: only a load may write a marker now
     if p.endswith(".marker"):
         os.remove(os.path.join(root, p))
@@ -392,6 +433,9 @@ def keras2(tmp_path_factory, cache_dir, uv_available):
     load("write-tf1", "write-safe", "savedmodel", "tf.compat.v1.saved_model.loader.load")
     load("h5-reader", "h5-bomb", "weights-h5", "h5py.File")
     load("h5-weights", "h5-bomb", "weights-h5", "model.load_weights")
+    load("frozen-safe", "frozen-safe", "frozen-graph", "tf.compat.v1.import_graph_def")
+    load("frozen-unsafe", "frozen-unsafe", "frozen-graph", "tf.compat.v1.import_graph_def",
+         True)
     load("keras-load", "keras-bomb", "keras", "keras.models.load_model")
     load("keras-reader", "keras-bomb", "keras", "h5py.File")
     requests.append({"id": "h5-inspect", "phase": "inspect", "tensorboard": None,
@@ -434,6 +478,16 @@ def test_tf_signature_that_writes_a_file_is_refused_by_every_loader(keras2):
     assert unsafe["status"] == "ok", unsafe
     assert (root / "write-unsafe.marker").read_text() == "ran"
     assert unsafe["notes"]["unsafe"][0].startswith("saved_model.pb's graph holds WriteFile")
+
+
+@pytest.mark.tf
+def test_tf_frozen_graph_that_writes_a_file_is_refused(keras2):
+    root, results = keras2
+    _refused(results["frozen-safe"], "frozen_graph.pb's graph holds WriteFile in node",
+             "--unsafe")
+    assert not (root / "frozen-safe.marker").exists()
+    assert results["frozen-unsafe"]["status"] == "ok", results["frozen-unsafe"]
+    assert (root / "frozen-unsafe.marker").exists()  # the payload is live: only --unsafe runs it
 
 
 @pytest.mark.tf

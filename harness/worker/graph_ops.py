@@ -168,8 +168,10 @@ def _reach(functions: dict[str, Function], start) -> set[str]:
     return seen
 
 
-def meta_graph_findings(mg) -> list[tuple[str, str]]:
-    """(op type, where) of every denied op in one MetaGraphDef."""
+def meta_graph_findings(mg, every_node_runs: bool = False) -> list[tuple[str, str]]:
+    """(op type, where) of every denied op in one MetaGraphDef.  `every_node_runs`: a graph
+    whose loader fetches names of its own choosing (a frozen graph, a .meta), so every node
+    outside the saver counts as run."""
     nodes: dict[str, Node] = {}
     functions: dict[str, Function] = {}
     for gd in pw.messages(mg, 2):
@@ -187,7 +189,7 @@ def meta_graph_findings(mg) -> list[tuple[str, str]]:
             if name:
                 saver_roots.append(_tensor_node(name))
     saver = _ancestors(nodes, saver_roots)
-    executed = _ancestors(nodes, _run_roots(mg))
+    executed = (set(nodes) - saver) if every_node_runs else _ancestors(nodes, _run_roots(mg))
     called_by_saver = _reach(functions, {c for n in saver for c in
                                          nodes[n].calls | {nodes[n].op}})
     # Callable from outside the saver: every other graph node's functions, every function the
@@ -208,11 +210,17 @@ def meta_graph_findings(mg) -> list[tuple[str, str]]:
     return found
 
 
-def findings(saved_model_dir) -> list[tuple[str, str]]:
+def findings(path) -> list[tuple[str, str]]:
     """(op type, where) of every denied op in a SavedModel folder's saved_model.pb (all its
-    MetaGraphs; `where` names the tag set when there are several)."""
-    pb = Path(saved_model_dir) / "saved_model.pb"
-    buf = memoryview(pb.read_bytes())
+    MetaGraphs; `where` names the tag set when there are several), in a `.meta` file (one
+    MetaGraphDef) or in any other file, read as a GraphDef (a frozen graph)."""
+    path = Path(path)
+    if not path.is_dir():
+        data = path.read_bytes()
+        if path.suffix != ".meta":  # a GraphDef: the graph_def (2) of a MetaGraphDef
+            data = bytes([2 << 3 | 2]) + _varint_bytes(len(data)) + data
+        return meta_graph_findings(memoryview(data), every_node_runs=True)
+    buf = memoryview((path / "saved_model.pb").read_bytes())
     graphs = list(pw.messages(buf, 2))
     out = []
     for mg in graphs:
@@ -221,6 +229,15 @@ def findings(saved_model_dir) -> list[tuple[str, str]]:
             out.append((op, f"{where} of the MetaGraph tagged {tags}" if len(graphs) > 1
                         else where))
     return out
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def describe(found: list[tuple[str, str]], limit: int = 3) -> str:

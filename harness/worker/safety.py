@@ -207,21 +207,22 @@ def refuse_lambda_layers(path, why_unsafe: str) -> None:
 
 # --- SavedModel graphs ------------------------------------------------------------------------
 
-def refuse_graph_ops(saved_model_dir) -> None:
-    """Raise UnsafeArtifact if a SavedModel's graph holds ops that read, write or print outside
-    the model (graph_ops.py), unless --unsafe.  Before any loader: loading runs restore and init
-    ops, calling runs the functions."""
+def refuse_graph_ops(path) -> None:
+    """Raise UnsafeArtifact if a graph (a SavedModel folder, a `.meta`, a frozen GraphDef) holds
+    ops that read, write or print outside the model (graph_ops.py), unless --unsafe.  Before any
+    loader: loading runs restore and init ops, calling runs the functions."""
     from . import graph_ops
 
+    name = "saved_model.pb" if Path(path).is_dir() else Path(path).name
     try:
-        found = graph_ops.findings(saved_model_dir)
+        found = graph_ops.findings(path)
     except FileNotFoundError:
-        return  # no saved_model.pb: the loader says so in its own words
+        return  # no such file: the loader says so in its own words
     except (OSError, ValueError) as exc:
-        return _refuse(f"refused: cannot read saved_model.pb to check its graph for file and "
+        return _refuse(f"refused: cannot read {name} to check its graph for file and "
                        f"print ops ({type(exc).__name__}: {exc})")
     if found:
-        _refuse(f"refused: saved_model.pb's graph holds {graph_ops.describe(found)}: ops that "
+        _refuse(f"refused: {name}'s graph holds {graph_ops.describe(found)}: ops that "
                 "read, write or print outside the model, run when it loads or is called; load "
                 "it with " + UNSAFE_HINT)
 
