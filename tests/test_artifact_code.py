@@ -501,3 +501,51 @@ def test_tf_oversized_hdf5_dataset_is_refused_before_reading(keras2):
             if rid.startswith("keras") else bound
         assert _refused(results[rid]) == expected, rid
         assert results[rid]["seconds"] < 30, results[rid]
+
+
+WRITER_216 = r'''
+import sys, tensorflow as tf
+
+class Writer(tf.Module):
+    def __init__(self, marker):
+        self.v = tf.Variable(2.0)
+        self.marker = marker
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    def __call__(self, x):
+        tf.io.write_file(self.marker, "ran")
+        return {"y": x * self.v}
+
+w = Writer(sys.argv[2])
+tf.saved_model.save(w, sys.argv[1], signatures={"serving_default": w.__call__})
+'''
+
+
+@pytest.mark.tf
+def test_tf_keras3_tfsm_layer_refuses_a_signature_that_writes(tmp_path, cache_dir, uv_available):
+    """Keras 3 (TF 2.16): TFSMLayer exists there, and is refused before it calls anything."""
+    from harness.envs.uv import UvEnvironment
+    from harness.specs import EnvSpec
+
+    env = UvEnvironment(EnvSpec.parse("2.16"), cache_dir)
+    env.create()
+    art, marker = tmp_path / "art", tmp_path / "written.marker"
+    (tmp_path / "make.py").write_text(WRITER_216)
+    subprocess.run([str(env.interpreter), str(tmp_path / "make.py"), str(art / "savedmodel"),
+                    str(marker)], check=True, capture_output=True, timeout=600)
+    (art / "manifest.json").write_text("{}")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    np.savez(ref / "reference.npz", inputs=np.ones((2, 3), np.float32))
+    (ref / "reference.json").write_text(json.dumps({"param_names": []}))
+    loaders = ["keras.layers.TFSMLayer[call_endpoint=serving_default]", "keras.models.load_model",
+               "tf.saved_model.load"]
+    requests = [{"id": f"l{i}", "format": "savedmodel", "loader": loader, "model": "mlp",
+                 "artifact_dir": str(art), "reference_dir": str(ref)}
+                for i, loader in enumerate(loaders)]
+    results = {}
+    execute.run_batch(env, "load", requests, tmp_path / "work", cell_timeout=600,
+                      on_result=lambda req, res: results.__setitem__(req["id"], res))
+    for i in range(len(loaders)):
+        _refused(results[f"l{i}"], "saved_model.pb's graph holds WriteFile in function")
+    assert not marker.exists()
