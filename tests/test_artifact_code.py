@@ -133,6 +133,14 @@ def test_an_empty_keras_metadata_pb_does_not_hide_the_object_metadata(tmp_path, 
         safety.refuse_lambda_layers(sm, "safe_mode is off")
 
 
+def test_the_refusal_names_the_place_that_holds_the_lambda(tmp_path, safe_mode_on):
+    sm = saved_model(tmp_path / "sm", meta_graph(user_metadata=[LAMBDA_CONFIG]))
+    (sm / "keras_metadata.pb").write_bytes(fld(1, fld(5, json.dumps({"class_name": "Dense"}))))
+    assert safety.keras_config(sm)[0] == "saved_model.pb's object metadata"
+    (sm / "saved_model.pb").write_bytes(fld(2, meta_graph()))
+    assert safety.keras_config(sm)[0] == "keras_metadata.pb"
+
+
 def test_unreadable_object_metadata_is_not_vouched_for(tmp_path, safe_mode_on):
     sm = tmp_path / "sm"
     sm.mkdir()

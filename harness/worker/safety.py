@@ -161,8 +161,9 @@ def _object_graph_configs(pb: Path) -> list:
 
 def _savedmodel_configs(path: Path) -> tuple[str, list | None]:
     """Every Keras config a SavedModel folder holds: keras_metadata.pb and saved_model.pb's
-    object metadata, both read (Keras reads the second where the first has no nodes)."""
-    where, configs = [], []
+    object metadata, both read (Keras reads the second where the first has no nodes).  The
+    place named is the one that holds a Lambda layer, where one does."""
+    where, with_lambda, configs = [], [], []
     for name, read, label in (("keras_metadata.pb", _keras_metadata_configs, "keras_metadata.pb"),
                               ("saved_model.pb", _object_graph_configs,
                                "saved_model.pb's object metadata")):
@@ -170,8 +171,9 @@ def _savedmodel_configs(path: Path) -> tuple[str, list | None]:
             found = read(path / name)
             if found:
                 where.append(label)
+                with_lambda += [label] if lambda_layers(found) else []
                 configs.extend(found)
-    return " and ".join(where) or "nothing", configs or None
+    return " and ".join(with_lambda or where) or "nothing", configs or None
 
 
 def keras_config(path) -> tuple[str, object]:
