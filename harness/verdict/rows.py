@@ -201,6 +201,8 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
         fields = loaded_fields(cell, saved, load, tolerance_for_dtype)
         fields["seconds"] = load.result.get("seconds")
         fields["log"] = load.result.get("log")
+        if "notes" not in fields and isinstance(load.result.get("notes"), dict):
+            fields["notes"] = load.result["notes"]  # an error row too says it ran --unsafe
     row = dict.fromkeys(COLUMNS) | cell.as_dict() | {
         "on_disk_format": saved.get("on_disk_format"),
         "save_versions": save_side.versions, "load_versions": load_side.versions,

@@ -15,7 +15,7 @@ import numpy as np
 from .detect import detect, recorded_producer
 from .isolate import in_child
 from .runtime import tf
-from .safety import read_member
+from .safety import UnsafeArtifact, check_h5, read_member, refuse_graph_ops
 
 
 def _var(name, shape, dtype) -> dict:
@@ -75,6 +75,12 @@ def _savedmodel(path: Path, out: dict, tb) -> None:
             out["error"] = (f"a SavedModel without its variables: its graph has {n} "
                             "variable(s) but variables/variables.index is missing")
     if tb:
+        try:  # a graph that reads, writes or prints outside the model is not loaded to draw it
+            refuse_graph_ops(path)
+        except UnsafeArtifact as exc:
+            out["tensorboard_graph"] = None
+            out["tensorboard_note"] = f"not loaded to draw it: {exc}"
+            return
         try:  # drawing needs a real load, which this TF may refuse: the rest still stands
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:
@@ -151,6 +157,7 @@ def _hdf5(path: Path, out: dict) -> None:
     from .formats._h5py_reader import read_params
 
     with h5py.File(path, "r") as f:
+        check_h5(f, path.name, path.stat().st_size)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
                  if k in ("keras_version", "backend")}
         out["producer_in_artifact"] = attrs or None
@@ -174,6 +181,7 @@ def _keras_zip(path: Path, out: dict) -> None:
     out["producer_in_artifact"] = meta
     if blob is not None:
         with h5py.File(io.BytesIO(blob), "r") as f:
+            check_h5(f, f"{path.name}: model.weights.h5", len(blob))
             params, layout = read_params(f)
         out["variables"] = [_var(n, v.shape, v.dtype) for n, v in params]
         out["variables_note"] = f"model.weights.h5 inside the zip, layout {layout}"

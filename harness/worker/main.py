@@ -125,12 +125,15 @@ def main(argv: list[str]) -> int:
         (out / f"{req['id']}.start").write_text(str(time.time()))
         start = time.monotonic()
         _test_hook(req)
-        safety.UNSAFE = bool(req.get("unsafe"))
+        safety.start_request(req.get("unsafe"))
         try:
             result = run_one(req, out)
         except Exception as exc:  # a worker-level bug still belongs to this cell, not the batch
             result = {"status": outcomes.ERROR} | error_fields(exc)
         result = _memory_note(result, limit)
+        if (unsafe := safety.unsafe_note()) is not None:  # the row says the cell ran unsafe
+            notes = result.get("notes") if isinstance(result.get("notes"), dict) else {}
+            result["notes"] = notes | {"unsafe": unsafe}
         result["id"] = req["id"]
         result["seconds"] = round(time.monotonic() - start, 3)
         write_json_atomic(out / f"{req['id']}.json", result)

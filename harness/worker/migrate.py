@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import zoo
+from . import safety, zoo
 from .files import error_fields
 from .formats._keras_loaders import safe_load_model
 from .runtime import KERAS_VERSION, file_kind, keras, tf
@@ -350,11 +350,12 @@ def _export_savedmodel(req: dict, dest: Path, notes: dict) -> list:
     try:
         model = load_original(req, notes)
     except Exception as exc:
-        if req["format"] not in SAVEDMODEL_FORMATS:
+        if req["format"] not in SAVEDMODEL_FORMATS or isinstance(exc, safety.UnsafeArtifact):
             raise
         # No Keras model to be had here (Keras 3 reads no Keras-2 SavedModel): the SavedModel's
         # signatures re-saved by this TF with their variables and nothing else.
         notes["keras_load"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        safety.refuse_graph_ops(_entry(req))
         _resave_signatures(tf.saved_model.load(str(_entry(req))), target)
         notes["exported"] = "tf.saved_model.load, then its signatures alone (with the " \
                             "variables they capture) re-saved by tf.saved_model.save"

@@ -9,7 +9,7 @@ import io
 import numpy as np
 
 from ..runtime import LoadContext, Loaded, Unsupported
-from ..safety import read_member
+from ..safety import check_h5, read_member
 
 
 def _text(x) -> str:
@@ -75,9 +75,11 @@ def h5py_loader(path_of):
                 raise KeyError(f"{path.name} has no model.weights.h5")
             notes["read_from"] = "model.weights.h5 inside the zip"
             with h5py.File(io.BytesIO(blob), "r") as f:
+                check_h5(f, f"{path.name}: model.weights.h5", len(blob))
                 params, layout = read_params(f)
         else:
             with h5py.File(path, "r") as f:
+                check_h5(f, path.name, path.stat().st_size)
                 params, layout = read_params(f)
         notes["layout"] = layout
         return Loaded(None, params, notes)

@@ -56,8 +56,13 @@ def safe_mode_gap(path) -> str | None:
 def safe_load_model(path, **kwargs):
     """keras.models.load_model with safe_mode on where Keras has it; where it has not, the
     config is checked for Lambda layers first.  Returns (model, notes)."""
-    if file_kind(path) == "zip":
-        safety.check_zip(path)
+    kind = file_kind(path)
+    if kind == "zip":
+        safety.check_h5_member(path)  # the zip's sizes, then its weights' declared sizes
+    elif kind == "hdf5":
+        safety.check_h5_file(path)
+    elif kind == "directory":
+        safety.refuse_graph_ops(path)
     gap = safe_mode_gap(path)
     if gap is not None:
         safety.refuse_lambda_layers(path, f"safe_mode is {gap}")

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 
+from .. import safety
 from ..runtime import LoadContext, Loaded, tf
 from ._converted import find_reference, inference_function
 
@@ -47,6 +48,7 @@ def graph_constants(graph_def) -> list[tuple[str, np.ndarray]]:
 
 
 def _import_graph_def(ctx: LoadContext) -> Loaded:
+    safety.refuse_graph_ops(ctx.artifact / FILENAME)  # its file and print ops, before TF
     io = json.loads((ctx.artifact / SIDECAR).read_text())
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((ctx.artifact / FILENAME).read_bytes())
@@ -65,6 +67,7 @@ def _import_graph_def(ctx: LoadContext) -> Loaded:
 def _wrap_function(ctx: LoadContext) -> Loaded:
     """The TF2 way to run a frozen graph (TF's migration guide, `wrap_frozen_graph`): import it
     inside tf.compat.v1.wrap_function and prune to the named input and outputs; no Session."""
+    safety.refuse_graph_ops(ctx.artifact / FILENAME)  # its file and print ops, before TF
     io = json.loads((ctx.artifact / SIDECAR).read_text())
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((ctx.artifact / FILENAME).read_bytes())

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .. import safety
 from ..runtime import (
     KERAS_VERSION,
     LoadContext,
@@ -98,6 +99,7 @@ def saved_model_loaders(dirname: str) -> dict:
             if not hasattr(keras.layers, "TFSMLayer"):
                 raise Unsupported(f"keras.layers.TFSMLayer does not exist in Keras "
                                   f"{KERAS_VERSION or '2'}")
+            safety.refuse_graph_ops(ctx.artifact / dirname)
             kwargs = {"call_endpoint": endpoint} if endpoint else {}
             layer = keras.layers.TFSMLayer(str(ctx.artifact / dirname), **kwargs)
             outputs = outputs_list(layer(ctx.feed()))
@@ -109,11 +111,21 @@ def saved_model_loaders(dirname: str) -> dict:
     def tf1_session_load(ctx: LoadContext) -> Loaded:
         return session_load(ctx.artifact / dirname, ctx.input_names, ctx.inputs)
 
-    return {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
-            "keras.models.load_model": keras_load,
-            TF1_LOADER: tf1_session_load,
-            "keras.layers.TFSMLayer": tfsm_layer(None),
-            "keras.layers.TFSMLayer[call_endpoint=serving_default]": tfsm_layer("serving_default")}
+    def checked(loader):
+        """The loader, after the graph's file and print ops are refused (safety.py)."""
+        def load(ctx: LoadContext) -> Loaded:
+            safety.refuse_graph_ops(ctx.artifact / dirname)
+            return loader(ctx)
+        return load
+
+    loaders = {"tf.saved_model.load": tf_load, "tf.saved_model.load[call]": tf_load_call,
+               "keras.models.load_model": keras_load,
+               TF1_LOADER: tf1_session_load,
+               "keras.layers.TFSMLayer": tfsm_layer(None),
+               "keras.layers.TFSMLayer[call_endpoint=serving_default]":
+                   tfsm_layer("serving_default")}
+    return {name: fn if name.startswith("keras.layers.TFSMLayer") else checked(fn)
+            for name, fn in loaders.items()}
 
 
 TF1_LOADER = "tf.compat.v1.saved_model.loader.load"

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .. import zoo
+from .. import safety, zoo
 from ..runtime import LoadContext, Loaded, state_params, tf, to_numpy
 from ._converted import INPUT_NAME, inference_function, input_specs
 from .frozen_graph import SIDECAR
@@ -131,6 +131,7 @@ def _run(sess, graph, ctx: LoadContext, scope: str = "") -> list[np.ndarray]:
 
 def _import_meta_graph(ctx: LoadContext) -> Loaded:
     prefix = _latest(ctx)
+    safety.refuse_graph_ops(prefix + ".meta")  # its file and print ops, before TF imports it
     graph = tf.Graph()
     with graph.as_default():
         saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")

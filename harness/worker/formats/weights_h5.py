@@ -10,7 +10,7 @@ itself from the zoo's code (as users rebuild theirs).
 
 from __future__ import annotations
 
-from .. import zoo
+from .. import safety, zoo
 from ..runtime import (
     LoadContext,
     Loaded,
@@ -43,6 +43,8 @@ save = saver(FILENAME)
 
 def weights_loader(filename: str):
     def load(ctx: LoadContext) -> Loaded:
+        if file_kind(ctx.artifact / filename) == "hdf5":
+            safety.check_h5_file(ctx.artifact / filename)  # declared sizes, before Keras reads
         model = user_architecture(ctx)
         if model is not None:  # the user's own file: their build_model(), then their call
             model.load_weights(str(ctx.artifact / filename))
