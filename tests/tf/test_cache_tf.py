@@ -1,6 +1,4 @@
-"""The content-addressed save cache, and devices as an axis: a second run makes no save at all
-and reads byte-identical artifacts; an address changes with what can change the bytes; a
-load on cpu-noonednn runs for real, a load on gpu is `unsupported` with the reason here."""
+"""The real-TF half of tests/unit/cache/test_cache.py (its docstring says what both guard)."""
 
 from __future__ import annotations
 
@@ -11,26 +9,7 @@ import pytest
 
 from harness.envs.base import gpu_absent_reason
 from harness.plan.matrix import Matrix
-from harness.plan.specs import EnvSpec
 from harness.run.runner import Run, RunOptions
-
-
-class _Env:
-    """The three things the cache reads from an environment."""
-
-    def __init__(self, info: dict, device: str = "cpu"):
-        self.info = info
-        self.spec = EnvSpec.parse("2.16", device=device)
-
-    def identity(self):
-        return {"backend": "uv", "key": "any"}
-
-    def worker_env(self):
-        return {"TF_ENABLE_ONEDNN_OPTS": "0"} if self.spec.device == "cpu-noonednn" else {}
-
-
-
-
 
 
 def tree(root):

@@ -1,10 +1,8 @@
-"""Regression fixtures: fixture.toml, integrity, input synthesis (no TF), and `fixtures add` +
-`verify` on artifacts the harness did not make (TF Serving's, and one a script here writes),
-in real TF environments."""
+"""The real-TF half of tests/unit/regression/test_fixtures.py
+(its docstring says what both guard)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,83 +15,8 @@ from harness.regression.model import read
 from harness.results.store import read_run
 
 FIXTURES = REPO / "fixtures"
+
 EXTERNAL = REPO.parent / "shared" / "external-fixtures"
-
-
-
-
-
-
-
-
-
-
-def _copy_fixture(name: str, tmp_path: Path) -> Path:
-    dest = tmp_path / "fixtures" / name
-    shutil.copytree(FIXTURES / name, dest)
-    for p in dest.rglob("*"):
-        p.chmod(0o644 if p.is_file() else 0o755)
-    return dest
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class _FakeEnv:
-    """Enough of an environment for `freeze`: no TF, nothing installed."""
-
-    backend = "uv"
-    info = {"tf": "2.99.0"}
-
-    def __init__(self, spec, cache_dir):
-        self.spec = spec
-
-    def check(self):
-        pass
-
-    def create(self):
-        pass
-
-
-def _fake_save_worker(env, phase, requests, work_dir, *, on_result, **kw):
-    """One worker process: it builds each model once and saves every requested format from
-    that one live object, as harness/worker/save.py does; its `h5` save drops the optimizer
-    from the live model, as Keras 3's legacy .h5 save does."""
-    live: dict[str, dict] = {}
-    for req in requests:
-        model = live.setdefault(req.model, {"optimizer": "Adam"})
-        ref = Path(req.reference_dir)
-        if not (ref / "reference.json").exists():
-            ref.mkdir(parents=True, exist_ok=True)
-            np.savez(ref / "reference.npz", x0=np.zeros((2, 3), "float32"),
-                     y0=np.ones((2, 1), "float32"), p0=np.ones(3, "float32"))
-            (ref / "reference.json").write_text(json.dumps(
-                {"model": req.model, "scope": req.model, "n_outputs": 1, "param_names": ["w"],
-                 "inputs": [{"name": "x", "dtype": "float32", "shape": [None, 3]}],
-                 "outputs": [{"name": "y", "dtype": "float32", "shape": [None, 1]}],
-                 "resume": {"optimizer": model["optimizer"], "iterations": 2}}))
-        art = Path(req.artifact_dir)
-        art.mkdir(parents=True, exist_ok=True)
-        (art / "compile_config.json").write_text(json.dumps({"optimizer": model["optimizer"]}))
-        if req.format == "h5":
-            model["optimizer"] = None
-        (art / "manifest.json").write_text(json.dumps(
-            {"format": req.format, "model": req.model, "on_disk_format": "zip",
-             "producer": {"tf": "2.99.0", "keras": "3.99.0"}}))
-        on_result(req, {"status": "ok"})
-
-
-
-
 
 
 # -- real TF -------------------------------------------------------------------------------------
@@ -194,19 +117,5 @@ def test_a_checkpoint_without_tf_is_refused_with_the_reason(tmp_path, cache_dir,
     assert rc == 2
     assert "a checkpoint records no producer: give --tf VERSION" in err
     assert not (tmp_path / "fx" / "c").exists()
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

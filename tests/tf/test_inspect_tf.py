@@ -1,28 +1,14 @@
-"""`harness inspect`: format detection from the bytes (no TF), and the real thing on artifacts
-nobody on this project wrote (../shared/external-fixtures: TF 1.14 and TF 2.14 SavedModels and a
-TFLite file computing y = 0.5x + 2), read inside real TF environments."""
+"""The real-TF half of tests/unit/regression/test_inspect.py
+(its docstring says what both guard)."""
 
 from __future__ import annotations
 
 import pytest
+from support.inspect_helpers import TF1_SM, TF2_SM, TFLITE, needs_fixtures
 from support.paths import REPO
 
 from harness.cli import main
 from harness.regression.inspect import inspect_artifacts
-
-FIXTURES = REPO.parent / "shared" / "external-fixtures"
-TF1_SM = FIXTURES / "saved_model_half_plus_two_cpu"
-TF2_SM = FIXTURES / "saved_model_half_plus_two_tf2_cpu"
-TFLITE = FIXTURES / "saved_model_half_plus_two_tflite"
-
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                    reason=f"external fixtures not present at {FIXTURES}")
-
-
-
-
-
-
 
 
 @needs_fixtures

@@ -1,7 +1,4 @@
-"""`harness migrate`: the command's input checks and --plan (no TF), and real Keras 2 -> Keras 3
-migrations of zoo artifacts frozen under TF 2.13, each proven by the ordinary comparison under
-TF 2.16 (every parameter bit-identical, predictions within tolerance), plus an artifact no route
-can migrate, which must fail honestly (exit 1, each route's message, nothing written)."""
+"""The real-TF half of tests/unit/migrate/test_migrate.py (its docstring says what both guard)."""
 
 from __future__ import annotations
 
@@ -18,8 +15,8 @@ from support.paths import REPO
 from harness import cli
 from harness.migrate.routes import ROUTES
 
-SEQ_H5 = REPO / "fixtures" / "seq-h5-tf2.12.1"
 PRODUCER = "2.13"
+
 TARGET = "2.16"
 
 # What each break needs, as measured (docs/migration.md): Keras 3 reads a Keras 2 `.h5` and
@@ -41,37 +38,6 @@ EXPECTED_ROUTE = {
 def _report(root: Path) -> dict:
     (found,) = list(root.glob("*/migration.json"))
     return json.loads(found.read_text())
-
-
-
-
-
-
-
-
-
-
-
-
-# -- real migrations ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def frozen(tmp_path_factory, cache_dir):
-    """seq, cnn and custom saved under TF 2.13 (Keras 2.13) in five formats, by the harness
-    (one save worker): fixture folders with the producer's own reference."""
-    from harness.envs.uv import uv_bin
-
-    try:
-        uv_bin()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"uv is not installed ({exc})")
-    root = tmp_path_factory.mktemp("frozen")
-    rc = cli.main(["fixtures", "freeze", "--tf", PRODUCER, "--models", "seq,cnn,custom",
-                   "--formats", "h5,keras,keras-savedmodel,weights-h5,weights-tf",
-                   "--dir", str(root), "--cache-dir", str(cache_dir)])
-    assert rc == 0
-    return root
 
 
 def _fixture(root: Path, model: str, fmt: str) -> Path:
@@ -232,8 +198,6 @@ def test_no_route_fails_honestly(tmp_path, cache_dir, capsys):
     assert np.load(made / "y.npz")["y0"].shape == (4, 3)
 
 
-
-
 USER_LAYERS = textwrap.dedent("""
     import tensorflow as tf
 
@@ -326,3 +290,22 @@ def test_plan_refuses_what_the_run_refuses(tmp_path, cache_dir, capsys):
     assert not (tmp_path / "out.keras").exists()
 
 
+# -- real migrations ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory, cache_dir):
+    """seq, cnn and custom saved under TF 2.13 (Keras 2.13) in five formats, by the harness
+    (one save worker): fixture folders with the producer's own reference."""
+    from harness.envs.uv import uv_bin
+
+    try:
+        uv_bin()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"uv is not installed ({exc})")
+    root = tmp_path_factory.mktemp("frozen")
+    rc = cli.main(["fixtures", "freeze", "--tf", PRODUCER, "--models", "seq,cnn,custom",
+                   "--formats", "h5,keras,keras-savedmodel,weights-h5,weights-tf",
+                   "--dir", str(root), "--cache-dir", str(cache_dir)])
+    assert rc == 0
+    return root

@@ -1,5 +1,4 @@
-"""The pytest front end for real: a small matrix spec run as pytest items under pytest-xdist,
-with an expectations file; the JUnit XML shows each cell's outcome."""
+"""The real-TF half of tests/unit/plugins/test_plugin.py (its docstring says what both guard)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 from support.paths import REPO
+from support.plugin_helpers import outcome
 
 SPEC = """
 [matrix]
@@ -46,16 +46,6 @@ loader = "keras.models.load_model"
 status = "load-error"
 reason = "tf.saved_model.save writes no Keras metadata"
 """
-
-
-def outcome(case) -> str:
-    for tag in ("failure", "error", "skipped"):
-        el = case.find(tag)
-        if el is not None:
-            if tag == "skipped" and el.get("type") == "pytest.xfail":
-                return "xfail"
-            return tag
-    return "passed"
 
 
 def test_cells_as_items_under_xdist(tmp_path, cache_dir, uv_available):

@@ -1,5 +1,4 @@
-"""--shard K/N slices and `harness merge`: unit checks of the slicing, then two real shards of a
-small matrix run and merged into one run equal to the whole plan."""
+"""The real-TF half of tests/unit/plan/test_shard.py (its docstring says what both guard)."""
 
 from __future__ import annotations
 
@@ -8,17 +7,6 @@ import json
 from harness.cli import main as cli_main
 from harness.plan.matrix import Matrix
 from harness.run.runner import Run, RunOptions
-
-NIGHTLY = Matrix(save=[f"2.{i}" for i in range(12, 22)], load=[f"2.{i}" for i in range(12, 22)])
-
-
-
-
-
-
-
-
-
 
 SMALL = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
                formats=["h5", "tf-checkpoint"])
@@ -70,13 +58,5 @@ def test_two_real_shards_merge_into_the_whole_plan(tmp_path, cache_dir, uv_avail
     assert not (tmp_path / "x").exists()
     rc = cli_main(["merge", str(runs[0].path), "--out", str(out)])  # never over a result
     assert rc == 2 and "exists and is not empty" in capsys.readouterr().err
-
-
-
-
-
-
-
-
 
 

@@ -4,8 +4,6 @@ load on cpu-noonednn runs for real, a load on gpu is `unsupported` with the reas
 
 from __future__ import annotations
 
-import hashlib
-
 from harness.cache.saves import SaveCache, worker_code_hash
 from harness.plan.specs import EnvSpec
 
@@ -52,10 +50,5 @@ def test_incomplete_entries_are_not_hits(tmp_path):
     assert not entry.put("mlp", "h5", {"status": "ok", "log": "/x"})  # no files: not kept
     assert entry.get("mlp", "h5") is None
     assert entry.rejected == []  # nothing was there to reject
-
-
-def tree(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file() and p.name != ".lock"}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -24,10 +23,6 @@ class _Env:
 
     def worker_env(self):
         return {}
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def saved_entry(tmp_path, formats=("h5", "savedmodel")):
@@ -153,7 +148,6 @@ def test_bad_manifests_are_one_line_errors(tmp_path, text, msg):
 
 # --- real saves: a tampered cache entry is saved again, never used ---------------------------
 
-def tree_of(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha(p.read_bytes()) for p in root.rglob("*") if p.is_file()}
 
-
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -5,11 +5,6 @@ can migrate, which must fail honestly (exit 1, each route's message, nothing wri
 
 from __future__ import annotations
 
-import json
-import os
-import textwrap
-from pathlib import Path
-
 import pytest
 from support.paths import REPO
 
@@ -17,29 +12,9 @@ from harness import cli
 from harness.commands.migrate import default_dest
 from harness.migrate.routes import ROUTES
 
-SEQ_H5 = REPO / "fixtures" / "seq-h5-tf2.12.1"
 PRODUCER = "2.13"
-TARGET = "2.16"
 
-# What each break needs, as measured (docs/migration.md): Keras 3 reads a Keras 2 `.h5` and
-# legacy weights itself (compile=False; the architecture rebuilt from code), but no Keras 2
-# `.keras` zip of a Functional/Sequential model and no Keras 2 SavedModel: those go through the
-# producer's TF.  A registered subclassed model's `.keras` loads with its classes at hand.
-EXPECTED_ROUTE = {
-    ("seq", "h5"): "target-load", ("cnn", "h5"): "target-load",
-    ("seq", "keras"): "producer-handoff", ("cnn", "keras"): "producer-handoff",
-    ("custom", "keras"): "target-load",
-    ("seq", "keras-savedmodel"): "producer-handoff",
-    ("cnn", "keras-savedmodel"): "producer-handoff",
-    ("custom", "keras-savedmodel"): "producer-handoff",
-    ("seq", "weights-h5"): "target-load", ("cnn", "weights-h5"): "target-load",
-    ("custom", "weights-h5"): "target-load",
-}
-
-
-def _report(root: Path) -> dict:
-    (found,) = list(root.glob("*/migration.json"))
-    return json.loads(found.read_text())
+SEQ_H5 = REPO / "fixtures" / "seq-h5-tf2.12.1"
 
 
 # -- no TF --------------------------------------------------------------------------------------
@@ -99,80 +74,6 @@ def test_missing_artifact_and_custom_objects(tmp_path, capsys):
     assert "--custom-objects" in capsys.readouterr().err
 
 
-# -- real migrations ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def frozen(tmp_path_factory, cache_dir):
-    """seq, cnn and custom saved under TF 2.13 (Keras 2.13) in five formats, by the harness
-    (one save worker): fixture folders with the producer's own reference."""
-    from harness.envs.uv import uv_bin
-
-    try:
-        uv_bin()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"uv is not installed ({exc})")
-    root = tmp_path_factory.mktemp("frozen")
-    rc = cli.main(["fixtures", "freeze", "--tf", PRODUCER, "--models", "seq,cnn,custom",
-                   "--formats", "h5,keras,keras-savedmodel,weights-h5,weights-tf",
-                   "--dir", str(root), "--cache-dir", str(cache_dir)])
-    assert rc == 0
-    return root
-
-
-def _fixture(root: Path, model: str, fmt: str) -> Path:
-    (found,) = [p for p in root.iterdir() if p.name.startswith(f"{model}-{fmt}-tf{PRODUCER}")]
-    return found
-
-
-
-
-
-
-BUILD_CNN = textwrap.dedent("""
-    import tensorflow as tf
-
-    keras = tf.keras
-
-
-    def build_model():  # the user's own code: the checkpoint holds only values
-        x = keras.Input((16, 16, 3), name="x")
-        h = keras.layers.Conv2D(8, 3, name="conv")(x)
-        h = keras.layers.BatchNormalization(name="bn")(h)
-        h = keras.layers.ReLU(name="relu")(h)
-        h = keras.layers.MaxPooling2D(name="pool")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
-        return keras.Model(x, keras.layers.Dense(10, name="logits")(h), name="cnn")
-""")
-
-
-
-
-SM_29 = REPO / "fixtures" / "cnn-savedmodel-tf2.9.3"
-
-
-
-
-UNKNOWN_LAYER = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-
-    class Twice(tf.keras.layers.Layer):  # defined in a script: nobody can import it again
-        def call(self, x):
-            return 2.0 * x
-
-    x = tf.keras.Input((4,), name="x")
-    m = tf.keras.Model(x, tf.keras.layers.Dense(3, name="head")(Twice(name="twice")(x)))
-    xs = np.random.RandomState(0).standard_normal((4, 4)).astype("float32")
-    m.save(sys.argv[1] + "/model.h5")
-    np.savez(sys.argv[1] + "/x.npz", x0=xs)
-    np.savez(sys.argv[1] + "/y.npz", y0=m(xs).numpy())
-""")
-
-
-
-
 def test_try_points_at_migrate_where_a_route_is_known(tmp_path):
     """`harness try` names the `harness migrate` call when the native loader fails for a format
     a route is known to fix (no TF: its render on rows as a run writes them)."""
@@ -193,60 +94,6 @@ def test_try_points_at_migrate_where_a_route_is_known(tmp_path):
     assert migrate_hint("tflite", "2.13", "2.16") is None
     assert migrate_hint("h5", "2.16.2", "2.15") is None  # Keras 3 -> 2: no route measured
     assert migrate_hint("h5", "2.13", "2.16+tf_keras") is None
-
-
-USER_LAYERS = textwrap.dedent("""
-    import tensorflow as tf
-
-    class Twice(tf.keras.layers.Layer):  # not registered: the user's code passes it by name
-        def call(self, x):
-            return 2.0 * x
-""")
-
-MAKE_KERAS_V3 = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    sys.path.insert(0, sys.argv[1])
-    from layers import Twice
-
-    x = tf.keras.Input((4,), name="x")
-    m = tf.keras.Model(x, tf.keras.layers.Dense(3, name="head")(Twice(name="twice")(x)))
-    m.compile(optimizer="adam", loss="mse")
-    xs = np.random.RandomState(0).standard_normal((4, 4)).astype("float32")
-    m.save(sys.argv[1] + "/model.keras", save_format="keras_v3")
-    np.savez(sys.argv[1] + "/x.npz", x0=xs)
-    np.save(sys.argv[1] + "/y.npy", m(xs).numpy())
-""")
-
-LOAD_WITH_CUSTOM_OBJECTS = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import keras
-    sys.path.insert(0, sys.argv[1])
-    from layers import Twice
-
-    m = keras.models.load_model(sys.argv[2], custom_objects={"Twice": Twice})
-    xs = np.load(sys.argv[1] + "/x.npz")["x0"]
-    print(float(np.abs(m.predict(xs, verbose=0) - np.load(sys.argv[1] + "/y.npy")).max()))
-""")
-
-
-def _env_python(spec: str, cache_dir) -> tuple[str, dict]:
-    from harness.envs import get_backend
-    from harness.plan.specs import EnvSpec
-
-    env = get_backend("uv")(EnvSpec.parse(spec), cache_dir)
-    env.create()
-    return str(env.interpreter), {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-
-
-TFLITE = REPO.parent / "shared" / "external-fixtures" / "saved_model_half_plus_two_tflite" / \
-    "00000123" / "model.tflite"
-
-
 
 
 def test_the_migrated_file_never_replaces_one_the_user_made_meanwhile(tmp_path):

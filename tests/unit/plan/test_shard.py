@@ -49,12 +49,6 @@ def test_bad_shard(text):
         parse_shard(text)
 
 
-SMALL = Matrix(save=["2.12"], load=["2.12", "2.16"], models=["mlp"],
-               formats=["h5", "tf-checkpoint"])
-
-
-
-
 @pytest.mark.parametrize(("env", "expected"), [
     ({"HARNESS_SHARD_INDEX": "3", "HARNESS_SHARD_TOTAL": "8"}, (3, 8)),  # the workflow's, 1-based
     ({"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"}, (1, 4)),  # GitLab: 1-based

@@ -9,55 +9,6 @@ import pytest
 
 from harness.plugins.compat_matrix import CellFailed, judge_row
 
-SPEC = """
-[matrix]
-save = ["2.12"]
-load = ["2.16"]
-models = ["mlp"]
-formats = ["h5", "savedmodel"]
-loaders = ["keras.models.load_model", "keras.models.load_model[compile=False]",
-           "tf.saved_model.load"]
-
-[[include]]
-load_devices = ["gpu"]
-formats = ["savedmodel"]
-loaders = ["tf.saved_model.load"]
-"""
-
-EXPECT = """
-[[expect]]
-save_tf = "2.12"
-load_tf = "2.16"
-format = "h5"
-loader = "keras.models.load_model"
-status = "load-error"
-reason = "Keras 3 cannot compile a Keras 2 loss (reduction=auto)"
-
-[[expect]]
-format = "h5"
-loader = "*compile=False*"
-status = "load-error"
-reason = "deliberately wrong here: this cell passes"
-
-[[expect]]
-format = "savedmodel"
-loader = "keras.models.load_model"
-status = "load-error"
-reason = "tf.saved_model.save writes no Keras metadata"
-"""
-
-
-def outcome(case) -> str:
-    for tag in ("failure", "error", "skipped"):
-        el = case.find(tag)
-        if el is not None:
-            if tag == "skipped" and el.get("type") == "pytest.xfail":
-                return "xfail"
-            return tag
-    return "passed"
-
-
-
 
 def test_outcomes_follow_the_expectations():
     def exp(status):

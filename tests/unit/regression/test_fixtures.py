@@ -20,7 +20,6 @@ from harness.regression.model import ZOO_ONLY_LOADERS, Fixture, find, read
 from harness.regression.stage import cells, stage
 
 FIXTURES = REPO / "fixtures"
-EXTERNAL = REPO.parent / "shared" / "external-fixtures"
 
 
 # -- no TF ---------------------------------------------------------------------------------------
@@ -237,35 +236,6 @@ def test_freeze_plans_one_worker_and_one_reference_per_artifact(tmp_path):
     reqs = [r for (r,) in batches]
     assert len({r.reference_dir for r in reqs}) == len({r.artifact_dir for r in reqs}) == 3
     assert all(r.artifact_dir == r.reference_dir / r.format for r in reqs)
-
-
-# -- real TF -------------------------------------------------------------------------------------
-def _cli(args: list[str], capsys) -> tuple[int, str, str]:
-    rc = cli.main(args)
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-
-
-SCRIPT = r'''
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-import numpy as np
-import tensorflow as tf
-out = sys.argv[1]
-inp = tf.keras.Input((6,), name="features")
-h = tf.keras.layers.Dense(5, activation="tanh", name="hidden")(inp)
-model = tf.keras.Model(inp, tf.keras.layers.Dense(2, name="head")(h))
-model.compile(optimizer="sgd", loss="mse")
-model.fit(np.ones((8, 6), "float32"), np.zeros((8, 2), "float32"), epochs=1, verbose=0)
-model.save(os.path.join(out, "mine.h5"))
-tf.saved_model.save(model, os.path.join(out, "exported", "1"))
-'''
-
-
-
-
 
 
 def test_staging_uses_the_name_each_formats_loaders_open(tmp_path):

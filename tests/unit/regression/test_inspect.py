@@ -6,18 +6,9 @@ from __future__ import annotations
 
 import zipfile
 
-import pytest
-from support.paths import REPO
+from support.inspect_helpers import TF1_SM, TF2_SM, TFLITE, needs_fixtures
 
 from harness.worker.detect import detect
-
-FIXTURES = REPO.parent / "shared" / "external-fixtures"
-TF1_SM = FIXTURES / "saved_model_half_plus_two_cpu"
-TF2_SM = FIXTURES / "saved_model_half_plus_two_tf2_cpu"
-TFLITE = FIXTURES / "saved_model_half_plus_two_tflite"
-
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                    reason=f"external fixtures not present at {FIXTURES}")
 
 
 @needs_fixtures
@@ -58,12 +49,5 @@ def test_detects_checkpoints_by_their_files(tmp_path):
     (v2 / "ckpt-3.index").write_bytes(b"")
     assert detect(v2) == ("tf-checkpoint", v2 / "ckpt-3")
     assert detect(v2 / "ckpt-3") == ("tf-checkpoint", v2 / "ckpt-3")
-
-
-
-
-
-
-CKPT = REPO / "fixtures" / "cnn-tf-checkpoint-tf2.12.1" / "artifact"
 
 

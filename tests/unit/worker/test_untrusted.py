@@ -4,7 +4,6 @@ and a worker bounded in memory that stops when its host is gone."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import zipfile
@@ -94,75 +93,3 @@ def test_lambda_layers_are_found_anywhere_in_a_config():
         {"class_name": "Lambda", "config": {"name": "outer"}}]}}
     assert safety.lambda_layers(config) == ["inner", "outer"]
     assert safety.lambda_layers({"class_name": "Dense"}) == []
-
-
-# --- real TF ----------------------------------------------------------------------------------
-
-LAMBDA_H5 = """
-import sys, tensorflow as tf
-m = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,)),
-                         tf.keras.layers.Lambda(lambda x: x * 2.0, name="doubler")])
-m.save(sys.argv[1])
-"""
-
-
-def env_212(cache_dir):
-    from harness.envs.uv import UvEnvironment
-    from harness.plan.specs import EnvSpec
-
-    env = UvEnvironment(EnvSpec.parse("2.12"), cache_dir)
-    env.create()
-    return env
-
-
-def load_requests(tmp_path, art, unsafe_too=True):
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    import numpy as np
-
-    np.savez(ref / "reference.npz", inputs=np.ones((2, 3), np.float32))
-    (ref / "reference.json").write_text(json.dumps({"param_names": []}))
-    (art / "manifest.json").write_text("{}")
-    base = {"format": "h5", "loader": "keras.models.load_model", "model": "mlp",
-            "artifact_dir": str(art), "reference_dir": str(ref)}
-    return [base | {"id": "l0"}, base | {"id": "l1", "unsafe": True}]
-
-
-
-
-
-
-
-
-HOST = """
-import json, os, subprocess, sys, time
-python, batch, pid_file = sys.argv[1:]
-data = json.loads(open(batch).read())
-data["host_pid"] = os.getpid()
-open(batch, "w").write(json.dumps(data))
-from pathlib import Path
-main = Path(%r)
-env = dict(os.environ, HARNESS_WORKER_TEST_HOOKS="1")
-log = open(pid_file + ".log", "wb")
-p = subprocess.Popen([python, "-I", str(main), batch], env=env, start_new_session=True,
-                     stdout=log, stderr=log)
-open(pid_file, "w").write(str(p.pid))
-time.sleep(3600)
-"""
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
-def _worker_main() -> str:
-    from harness.envs.base import WORKER_MAIN
-
-    return str(WORKER_MAIN)
-
-
-HOST = HOST % _worker_main()
