@@ -64,6 +64,8 @@ def run_load(req: dict, out: Path) -> dict:
     arrays |= {f"r{i}": _storable(v) for i, (_, v) in enumerate(loaded.resumed or [])}
     labels = (loaded.resume or {}).pop("_labels", None)  # chosen by resume.labels_for
     arrays |= {f"ry{i}": _storable(v) for i, v in enumerate(labels or [])}
+    layer_meta, layer_arrays = loaded.layer_outputs or (None, {})
+    arrays |= layer_arrays  # l<i>_<j>: worker/layers.py
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
         "status": outcomes.OK,
@@ -74,6 +76,7 @@ def run_load(req: dict, out: Path) -> dict:
         "resume": loaded.resume,
         "state_exposed": loaded.exposes_state,
         "notes": loaded.notes,
+        "layer_outputs": layer_meta,
     }
 
 

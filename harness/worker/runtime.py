@@ -210,3 +210,6 @@ class Loaded:
     # Whether this loader can show state beyond weights (vocabularies): a Keras model can; a
     # signature, a checkpoint reader or a converted file cannot, and is judged without it.
     exposes_state: bool = False
+    # Each layer's output (layers.record: meta, arrays), where the loader gives back a Keras
+    # model; None: it gives back none (the host says so).
+    layer_outputs: tuple | None = None

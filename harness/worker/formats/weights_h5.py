@@ -10,7 +10,7 @@ itself from the zoo's code (as users rebuild theirs).
 
 from __future__ import annotations
 
-from .. import zoo
+from .. import layers, zoo
 from ..runtime import (
     LoadContext,
     Loaded,
@@ -52,7 +52,8 @@ def weights_loader(filename: str):
                           exposes_state=True)
         fresh = zoo.build(ctx.model, train=False)
         fresh.obj.load_weights(str(ctx.artifact / filename))
-        return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True)
+        return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True,
+                      layer_outputs=layers.record(fresh.obj, fresh.feed(ctx.inputs)))
     return load
 
 
