@@ -32,6 +32,7 @@ COLUMNS = [
     "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
     "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
     "resume_ok", "differs", "reused_from", "notes", "log",
+    "diverges_at", "layer_diffs", "tolerance_to_pass",  # prediction mismatches: layer_diffs.py
 ]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -60,7 +60,7 @@ class LoadOutcome:
 
 # What a verdict depends on besides the cache entry itself (the artifact, its reference, the
 # worker's result and arrays): the comparison code and the cell's tolerances.
-_JUDGING_CODE = ("judge.py", "compare.py", "vocab.py", "rows.py")
+_JUDGING_CODE = ("judge.py", "compare.py", "vocab.py", "rows.py", "layer_diffs.py")
 _RUN_OWN = ("log", "arrays", "id", "made_by_run", "arrays_sha256")  # not the result's content
 
 
