@@ -17,6 +17,8 @@ becomes the reason, never the cell's outcome.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .runtime import keras, to_numpy
@@ -25,16 +27,23 @@ MAX_BYTES = 16 << 20  # per side and cell: a few percent of a night's npz at mos
 MAX_LAYERS = 256
 
 
-def record(model, feed, predict: bool = False) -> tuple[dict, dict]:
+def record(model, feed, predict: bool = False, outputs: list | None = None,
+           reference: list | None = None) -> tuple[dict, dict]:
     """(meta, arrays): meta `{"layers": [{"name", "class", "dtype_policy", "n"}, ...]}` plus
     `"skipped"` (layers whose output is ambiguous), or `{"unavailable": why}`; arrays
     `l<i>_<j>`.  `feed` is what the model's outputs were computed from (a tensor or a dict of
-    them; numpy for predict)."""
+    them; numpy for predict).  A load whose `outputs` are bit-identical to the save side's
+    `reference` has no difference to explain: not recorded (most cells; the cost stays small)."""
+    if reference is not None and outputs is not None and _identical(outputs, reference):
+        return {"unavailable": "outputs bit-identical to the reference"}, {}
+    start = time.monotonic()
     try:
-        return _record(model, feed, predict)
+        meta, arrays = _record(model, feed, predict)
     except Exception as exc:  # ours, not the user's call: the cell keeps its outcome
-        return {"unavailable": f"per-layer outputs failed: {type(exc).__name__}: "
-                               f"{str(exc)[:300]}"}, {}
+        meta, arrays = {"unavailable": f"per-layer outputs failed: {type(exc).__name__}: "
+                                       f"{str(exc)[:300]}"}, {}
+    meta["seconds"] = round(time.monotonic() - start, 3)  # what this costs (the bench's figure)
+    return meta, arrays
 
 
 def _record(model, feed, predict: bool) -> tuple[dict, dict]:
@@ -79,6 +88,21 @@ def _record(model, feed, predict: bool) -> tuple[dict, dict]:
     if skipped:
         meta["skipped"] = skipped
     return meta, arrays
+
+
+def _identical(outputs: list, reference: list) -> bool:
+    if len(outputs) != len(reference):
+        return False
+    for a, r in zip(outputs, reference):
+        a, r = np.asarray(a), np.asarray(r)
+        if a.dtype != r.dtype or a.shape != r.shape:
+            return False
+        if a.dtype.kind in "OSU" or r.dtype.kind in "OSU":
+            if not np.array_equal(a.astype(str), r.astype(str)):
+                return False
+        elif a.tobytes() != r.tobytes():
+            return False
+    return True
 
 
 def graph_reason(model) -> str | None:

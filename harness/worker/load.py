@@ -25,6 +25,7 @@ def read_reference(ref_dir: Path) -> dict:
             # an old reference has one `inputs` array (x0); a new one names its inputs (maybe none)
             inputs = [ref[f"x{i}"] for i in range(len(meta["inputs"]) if "inputs" in meta else 1)]
         params = [(n, ref[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
+        outputs = [ref[f"y{i}"] for i in range(meta.get("n_outputs") or 0)]
         batch = None
         res = meta.get("resume") or {}
         if res.get("param_names") is not None:
@@ -36,7 +37,7 @@ def read_reference(ref_dir: Path) -> dict:
             batch = resume.Discover(inputs)
     names = [i["name"] for i in meta.get("inputs") or []] or ["x"]
     return {"meta": meta, "inputs": inputs, "input_names": names, "params": params,
-            "resume_batch": batch}
+            "resume_batch": batch, "outputs": outputs}
 
 
 def run_load(req: dict, out: Path) -> dict:
@@ -51,7 +52,8 @@ def run_load(req: dict, out: Path) -> dict:
     # a fixture's cells carry the fixture's name; the zoo model it was frozen from is in its
     # manifest (the loaders that rebuild a model need that one)
     ctx = LoadContext(art, manifest, manifest.get("model") or req["model"],
-                      ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"])
+                      ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"],
+                      ref["outputs"])
     zoo.clear_session()
     try:
         loaded = loader(ctx)

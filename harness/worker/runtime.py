@@ -183,6 +183,8 @@ class LoadContext:
     input_names: list = field(default_factory=lambda: ["x"])
     # The resume check's batch (inputs list, labels) when the reference has one.
     resume_batch: tuple | None = None
+    # The save side's outputs (layers.record skips outputs bit-identical to them).
+    ref_outputs: list | None = None
 
     def feed(self, arrays: list | None = None):
         """What a Keras model or a tf.function is called with: one tensor, or a dict by

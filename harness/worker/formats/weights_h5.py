@@ -52,8 +52,10 @@ def weights_loader(filename: str):
                           exposes_state=True)
         fresh = zoo.build(ctx.model, train=False)
         fresh.obj.load_weights(str(ctx.artifact / filename))
-        return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True,
-                      layer_outputs=layers.record(fresh.obj, fresh.feed(ctx.inputs)))
+        outputs = fresh.predict(ctx.inputs)
+        return Loaded(outputs, fresh.params(), exposes_state=True,
+                      layer_outputs=layers.record(fresh.obj, fresh.feed(ctx.inputs),
+                                                  outputs=outputs, reference=ctx.ref_outputs))
     return load
 
 
