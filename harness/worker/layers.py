@@ -90,6 +90,15 @@ def _record(model, feed, predict: bool) -> tuple[dict, dict]:
     return meta, arrays
 
 
+def of_built(fresh, ctx, outputs: list) -> tuple[dict, dict]:
+    """`record` for a zoo model the loader built and restored (load_weights, a checkpoint),
+    called as its outputs were (eagerly)."""
+    if fresh.kind != "keras":
+        return {"unavailable": "a tf.Module has no Keras layers"}, {}
+    return record(fresh.obj, fresh.feed(ctx.inputs), outputs=outputs,
+                  reference=ctx.ref_outputs)
+
+
 def _identical(outputs: list, reference: list) -> bool:
     if len(outputs) != len(reference):
         return False

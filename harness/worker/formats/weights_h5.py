@@ -54,8 +54,7 @@ def weights_loader(filename: str):
         fresh.obj.load_weights(str(ctx.artifact / filename))
         outputs = fresh.predict(ctx.inputs)
         return Loaded(outputs, fresh.params(), exposes_state=True,
-                      layer_outputs=layers.record(fresh.obj, fresh.feed(ctx.inputs),
-                                                  outputs=outputs, reference=ctx.ref_outputs))
+                      layer_outputs=layers.of_built(fresh, ctx, outputs))
     return load
 
 
