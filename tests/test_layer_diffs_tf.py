@@ -5,7 +5,9 @@ cannot load 2.15's `.keras` file of this model at all (a load-error, no predicti
 `model.load_weights` of its weights-h5 file gives bit-identical weights and float16 outputs
 that move by 1.2e-3 against float16's 1e-3.  Both Dense layers already differ (Keras 3's float16
 matmul), the first one (`dense`, 2e-3 on values about 2) within its tolerance, `logits` beyond
-it.  The SavedModel's loaders give back no Keras layers: those rows say so."""
+it.  The SavedModel's loaders give back no Keras layers: those rows say so.  A tf-checkpoint
+restored into the zoo model under Keras 3 leaves its weights unrestored (0 of 4 bit-identical):
+its outputs diverge from the first layer on."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ pytestmark = [pytest.mark.tf, pytest.mark.crossversion]
 def test_mixed_2_15_to_2_16_diverges_at_a_float16_layer(tmp_path, capsys, cache_dir):
     results = tmp_path / "results"
     rc = main(["run", "--save", "2.15", "--load", "2.16", "--models", "mixed",
-               "--formats", "keras,weights-h5,savedmodel", "--results-dir", str(results),
-               "--cache-dir", str(cache_dir), "--quiet"])
+               "--formats", "keras,weights-h5,savedmodel,tf-checkpoint",
+               "--results-dir", str(results), "--cache-dir", str(cache_dir), "--quiet"])
     out = capsys.readouterr().out
     assert rc == 0, out
     (run,) = results.iterdir()
@@ -35,6 +37,12 @@ def test_mixed_2_15_to_2_16_diverges_at_a_float16_layer(tmp_path, capsys, cache_
     keras_side = [r for r in predictions if r["format"] in ("keras", "weights-h5")]
     assert [(r["format"], r["loader"]) for r in keras_side] == \
         [("weights-h5", "model.load_weights")]
+    restored = [r for r in predictions if r["format"] == "tf-checkpoint"]
+    assert len(restored) == 4, [r["loader"] for r in restored]
+    for r in restored:
+        assert "parameters" in r["differs"]
+        assert (r["diverges_at"]["layer"], r["diverges_at"]["index"]) == ("dense", 0)
+        assert r["diverges_at"]["dtype"] == "float16"
     assert all(r["status"] == "load-error" for r in upgrade
                if r["format"] == "keras" and r["loader"].startswith("keras.models.load_model"))
     for r in keras_side:
