@@ -72,3 +72,26 @@ def test_mixed_2_15_to_2_16_diverges_at_a_float16_layer(tmp_path, capsys, cache_
     shown = capsys.readouterr().out
     assert ("mixed weights-h5 model.load_weights 2.15 -> 2.16: outputs diverge from layer "
             "`logits` (Dense, mixed_float16) on, by 1.2e-03; passes at atol") in shown, shown
+
+
+def test_norm_checkpoint_restore_diverges_at_its_normalization_layer(tmp_path, capsys,
+                                                                     cache_dir):
+    """Found by running: under 2.15 -> 2.15 a tf-checkpoint restored into the rebuilt `norm`
+    model has every parameter bit-identical, yet its outputs differ; the difference starts in
+    its preprocessing layer (Normalization), not in a Dense."""
+    results = tmp_path / "results"
+    rc = main(["run", "--save", "2.15", "--load", "2.15", "--models", "norm",
+               "--formats", "tf-checkpoint", "--results-dir", str(results),
+               "--cache-dir", str(cache_dir), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    (run,) = results.iterdir()
+    rows = [json.loads(line) for line in (run / "cells.jsonl").read_text().splitlines()]
+    restored = [r for r in rows if r["loader"] == "tf.train.Checkpoint.restore"]
+    assert len(restored) == 1
+    (r,) = restored
+    assert r["status"] == "mismatch" and "predictions" in r["differs"]
+    assert "parameters" not in r["differs"]
+    assert (r["diverges_at"]["layer"], r["diverges_at"]["class"], r["diverges_at"]["index"]) \
+        == ("norm", "Normalization", 0)
+    assert [d["layer"] for d in r["layer_diffs"]] == ["norm", "dense", "logits"]
