@@ -438,6 +438,10 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
     if detail:
         head += env_lines(view) + [""] + (verdict_lines + [""] if verdict_lines else [])
         table, legend = detail_table(view, notes, width), None
+        from ..verdict.layer_diffs import detail_lines  # why predictions differ: the first layer
+
+        if diverge := detail_lines(view.cells):
+            table += ["", *(piece for line in diverge for piece in wrap(line, width))]
     else:
         if not verdict_lines or focus_pair(view) is None and \
                 len(advise.upgrades(view)) != len(_pairs(view)):

@@ -18,6 +18,7 @@ from .compare import (
     normalize_name,
     normalized,
 )
+from .layer_diffs import row_fields as layer_fields
 
 
 def read_reference(ref_dir: Path) -> tuple[dict, list[np.ndarray], list[tuple[str, np.ndarray]]]:
@@ -172,6 +173,11 @@ def judge(result: dict, npz: Path, ref_dir: Path, manifest: dict,
             if ref_outputs:  # the size of a difference is said against its dtype's tolerance
                 fields["notes"]["output_dtype"] = str(ref_outputs[0].dtype)
             differs.append("predictions")
+            more, why_not = layer_fields(meta, ref_dir, result, npz, outputs, ref_outputs,
+                                         pred.rtol, pred.atol, tolerance, floor)
+            fields |= more
+            if why_not:
+                fields["notes"]["layers_not_compared"] = why_not
     if params is None and outputs is None:
         problems.append("the loader gave neither predictions nor parameters")
         differs += ["parameters", "predictions"]

@@ -37,6 +37,7 @@ COLUMNS = [
     "params_by_value", "param_diffs", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol",
     "seconds", "on_disk_format", "save_versions", "load_versions", "save_env", "load_env",
     "resume_ok", "differs", "reused_from", "notes", "log",
+    "diverges_at", "layer_diffs", "tolerance_to_pass",  # prediction mismatches: layer_diffs.py
 ]
 
 
@@ -71,7 +72,7 @@ class LoadOutcome:
 # Named by module, not by path, so a move of the files changes the digest once (their imports
 # change), not on every run.
 _JUDGING_CODE = ("harness.verdict.judge", "harness.verdict.compare", "harness.vocab",
-                 "harness.verdict.rows")
+                 "harness.verdict.rows", "harness.verdict.layer_diffs")
 _RUN_OWN = ("log", "arrays", "id", "made_by_run", "arrays_sha256")  # not the result's content
 
 

@@ -25,6 +25,7 @@ def read_reference(ref_dir: Path) -> dict:
             # an old reference has one `inputs` array (x0); a new one names its inputs (maybe none)
             inputs = [ref[f"x{i}"] for i in range(len(meta["inputs"]) if "inputs" in meta else 1)]
         params = [(n, ref[f"p{i}"]) for i, n in enumerate(meta["param_names"])]
+        outputs = [ref[f"y{i}"] for i in range(meta.get("n_outputs") or 0)]
         batch = None
         res = meta.get("resume") or {}
         if res.get("param_names") is not None:
@@ -36,7 +37,7 @@ def read_reference(ref_dir: Path) -> dict:
             batch = resume.Discover(inputs)
     names = [i["name"] for i in meta.get("inputs") or []] or ["x"]
     return {"meta": meta, "inputs": inputs, "input_names": names, "params": params,
-            "resume_batch": batch}
+            "resume_batch": batch, "outputs": outputs}
 
 
 def run_load(req: dict, out: Path) -> dict:
@@ -51,7 +52,8 @@ def run_load(req: dict, out: Path) -> dict:
     # a fixture's cells carry the fixture's name; the zoo model it was frozen from is in its
     # manifest (the loaders that rebuild a model need that one)
     ctx = LoadContext(art, manifest, manifest.get("model") or req["model"],
-                      ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"])
+                      ref["inputs"], ref["params"], ref["input_names"], ref["resume_batch"],
+                      ref["outputs"])
     zoo.clear_session()
     try:
         loaded = loader(ctx)
@@ -64,6 +66,8 @@ def run_load(req: dict, out: Path) -> dict:
     arrays |= {f"r{i}": _storable(v) for i, (_, v) in enumerate(loaded.resumed or [])}
     labels = (loaded.resume or {}).pop("_labels", None)  # chosen by resume.labels_for
     arrays |= {f"ry{i}": _storable(v) for i, v in enumerate(labels or [])}
+    layer_meta, layer_arrays = loaded.layer_outputs or (None, {})
+    arrays |= layer_arrays  # l<i>_<j>: worker/layers.py
     np.savez(out / f"{req['id']}.npz", **arrays)
     return {
         "status": outcomes.OK,
@@ -74,6 +78,7 @@ def run_load(req: dict, out: Path) -> dict:
         "resume": loaded.resume,
         "state_exposed": loaded.exposes_state,
         "notes": loaded.notes,
+        "layer_outputs": layer_meta,
     }
 
 

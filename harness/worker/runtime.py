@@ -183,6 +183,8 @@ class LoadContext:
     input_names: list = field(default_factory=lambda: ["x"])
     # The resume check's batch (inputs list, labels) when the reference has one.
     resume_batch: tuple | None = None
+    # The save side's outputs (layers.record skips outputs bit-identical to them).
+    ref_outputs: list | None = None
 
     def feed(self, arrays: list | None = None):
         """What a Keras model or a tf.function is called with: one tensor, or a dict by
@@ -210,3 +212,6 @@ class Loaded:
     # Whether this loader can show state beyond weights (vocabularies): a Keras model can; a
     # signature, a checkpoint reader or a converted file cannot, and is judged without it.
     exposes_state: bool = False
+    # Each layer's output (layers.record: meta, arrays), where the loader gives back a Keras
+    # model; None: it gives back none (the host says so).
+    layer_outputs: tuple | None = None

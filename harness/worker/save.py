@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import outcomes, resume, zoo
+from . import layers, outcomes, resume, zoo
 from .files import error_fields, write_json_atomic
 from .formats import FORMATS
 from .runtime import Unsupported, file_kind, versions
@@ -65,6 +65,9 @@ def write_reference(built, ref_dir: Path) -> None:
         # it (a signature bakes it in as constants) is judged on its predictions there
         "state_params": state_param_names(built, params),
     }
+    meta["layer_outputs"], layer_arrays = layers.record(built.obj, built.feed(built.inputs)) \
+        if built.kind == "keras" else ({"unavailable": "a tf.Module has no Keras layers"}, {})
+    arrays |= layer_arrays  # before the resume step, which trains (and restores) the model
     meta["resume"], resume_arrays = _resume_reference(built)
     arrays |= resume_arrays
     np.savez(ref_dir / "reference.npz", **arrays)

@@ -25,7 +25,7 @@ import importlib.util
 import inspect
 import sys
 
-from .. import resume, zoo
+from .. import layers, resume, zoo
 from ..runtime import (
     LoadContext,
     Loaded,
@@ -49,8 +49,11 @@ def loaded_keras_model(model, ctx: LoadContext, **notes) -> Loaded:
              "non_trainable_variables": len(model.non_trainable_variables),
              "count_params": int(model.count_params()), **_policy(model), **notes}
     params = variables_params(model.weights) + state_params(model)
+    per_layer = layers.record(model, ctx.predict_input(), predict=True,  # before the step
+                              outputs=outputs, reference=ctx.ref_outputs)
     resumed, info = resume.on_load(model, ctx.input_names, ctx.resume_batch)
-    return Loaded(outputs, params, notes, resumed, info, exposes_state=True)
+    return Loaded(outputs, params, notes, resumed, info, exposes_state=True,
+                  layer_outputs=per_layer)
 
 
 def _policy(model) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import resume, zoo
+from .. import layers, resume, zoo
 from ..runtime import LoadContext, Loaded, Unsupported, keras, mirrored_strategy, tf
 
 NAME = "tf-checkpoint"
@@ -78,9 +78,11 @@ def _resumed(fresh, ctx: LoadContext, notes: dict | None = None) -> Loaded:
     """The restored model's predictions and parameters, and (model and optimizer restored
     together) the resume step."""
     outputs, params = fresh.predict(ctx.inputs), fresh.params()  # before the step moves them
+    per_layer = layers.of_built(fresh, ctx, outputs)
     resumed, info = (None, None) if fresh.kind != "keras" else \
         resume.on_load(fresh.obj, ctx.input_names, ctx.resume_batch)
-    return Loaded(outputs, params, notes or {}, resumed, info, exposes_state=True)
+    return Loaded(outputs, params, notes or {}, resumed, info, exposes_state=True,
+                  layer_outputs=per_layer)
 
 
 def _restore_mirrored(ctx: LoadContext) -> Loaded:
@@ -90,8 +92,9 @@ def _restore_mirrored(ctx: LoadContext) -> Loaded:
     with strategy.scope():
         _checkpoint(fresh).restore(_prefix(ctx))
     first = (fresh.obj.variables if fresh.kind == "module" else fresh.obj.weights)[0]
-    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
-                  {"variable_class": type(first).__name__})
+    outputs = fresh.predict(ctx.inputs)
+    return Loaded(outputs, fresh.params(), {"variable_class": type(first).__name__},
+                  layer_outputs=layers.of_built(fresh, ctx, outputs))
 
 
 def _manager(ctx: LoadContext) -> Loaded:
@@ -122,8 +125,10 @@ def _partial_new_head(ctx: LoadContext) -> Loaded:
     model = keras.Model(backbone.inputs, head, name=backbone.name)
     status = tf.train.Checkpoint(model=model).restore(_prefix(ctx)).expect_partial()
     del status
-    return Loaded(fresh.predict(ctx.inputs), fresh.params(),
-                  {"new_head": "Dense(2) on the model's output, not in the checkpoint"})
+    outputs = fresh.predict(ctx.inputs)
+    return Loaded(outputs, fresh.params(),
+                  {"new_head": "Dense(2) on the model's output, not in the checkpoint"},
+                  layer_outputs=layers.of_built(fresh, ctx, outputs))  # the backbone's layers
 
 
 def _reader(ctx: LoadContext) -> Loaded:

@@ -10,7 +10,7 @@ itself from the zoo's code (as users rebuild theirs).
 
 from __future__ import annotations
 
-from .. import safety, zoo
+from .. import layers, safety, zoo
 from ..runtime import (
     LoadContext,
     Loaded,
@@ -54,7 +54,9 @@ def weights_loader(filename: str):
                           exposes_state=True)
         fresh = zoo.build(ctx.model, train=False)
         fresh.obj.load_weights(str(ctx.artifact / filename))
-        return Loaded(fresh.predict(ctx.inputs), fresh.params(), exposes_state=True)
+        outputs = fresh.predict(ctx.inputs)
+        return Loaded(outputs, fresh.params(), exposes_state=True,
+                      layer_outputs=layers.of_built(fresh, ctx, outputs))
     return load
 
 

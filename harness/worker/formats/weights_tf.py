@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import resume, zoo
+from .. import layers, resume, zoo
 from ..runtime import KERAS_MAJOR, LoadContext, Loaded, Unsupported, require_keras_model, tf
 from .tf_checkpoint import key_map
 
@@ -43,8 +43,10 @@ def _load_weights(ctx: LoadContext) -> Loaded:
     fresh = zoo.build(ctx.model, train=False)
     fresh.obj.load_weights(str(ctx.artifact / PREFIX))
     outputs, params = fresh.predict(ctx.inputs), fresh.params()  # before the step moves them
+    per_layer = layers.of_built(fresh, ctx, outputs)
     resumed, info = resume.on_load(fresh.obj, ctx.input_names, ctx.resume_batch)
-    return Loaded(outputs, params, {}, resumed, info, exposes_state=True)
+    return Loaded(outputs, params, {}, resumed, info, exposes_state=True,
+                  layer_outputs=per_layer)
 
 
 def _reader(ctx: LoadContext) -> Loaded:
