@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..findings import advise
 from ..results.view import Group, RunView, error_summary, is_missing, mark
+from ..verdict import advisories
 from ..verdict import decide as verdict
 
 SYMBOLS = {"pass": "✓", "mismatch": "≠", "load-error": "✗", "save-error": "S", "crash": "crash",
@@ -403,13 +404,15 @@ def detail_table(view: RunView, notes: Notes, width: int) -> list[str]:
                                width, indent=" ")
 
 
-def env_lines(view: RunView) -> list[str]:
+def env_lines(view: RunView, width: int = 160) -> list[str]:
     lines = ["Environments:"]
     for e in view.environments():
         keras = str(e.get("keras")) + (f" (tf_keras {e['tf_keras']})" if e.get("tf_keras") else "")
         lines.append(f"  {e['label']:<18} tf {e.get('tf')}, keras {keras}, numpy {e.get('numpy')}"
                      f", h5py {e.get('h5py')}, protobuf {e.get('protobuf')}, python "
                      f"{e.get('python')} [{e.get('backend')}]")
+        lines += [w for line in advisories.explained(e.get("keras"))
+                  for w in wrap(f"    {line}", width, indent="      ")]
     return lines
 
 
@@ -421,6 +424,13 @@ def env_line(view: RunView) -> list[str]:
     named = [f"{e['label']} (tf {e.get('tf')}, keras {e.get('keras')}"
              + (f", tf_keras {e['tf_keras']}" if e.get("tf_keras") else "") + ")" for e in envs]
     return [f"Environments: {', '.join(named)}"]
+
+
+def advisory_lines(view: RunView, width: int = 160) -> list[str]:
+    """Each environment whose Keras has published safe_mode bypasses, in one sentence."""
+    return [line for e in view.environments()
+            if (note := advisories.advisory_note(e.get("keras")))
+            for line in wrap(f"Note: {e['label']}: {note}", width, indent="  ")]
 
 
 def terminal_table(run_path: Path, detail: bool = False, width: int | None = None,
@@ -436,7 +446,7 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
     head = [*wrap(note, width), ""] if (note := view.missing_note()) else []
     verdict_lines = advise.verdicts(view, width=width)
     if detail:
-        head += env_lines(view) + [""] + (verdict_lines + [""] if verdict_lines else [])
+        head += env_lines(view, width) + [""] + (verdict_lines + [""] if verdict_lines else [])
         table, legend = detail_table(view, notes, width), None
         from ..verdict.layer_diffs import detail_lines  # why predictions differ: the first layer
 
@@ -455,6 +465,7 @@ def terminal_table(run_path: Path, detail: bool = False, width: int | None = Non
             table, legend = compact_table(view, notes, width)
             legend += (f"; the {MAX_NOTES} most frequent errors are below, {hidden} more "
                        "(unnumbered marks) with --detail")
+    head += [*warned, ""] if (warned := advisory_lines(view, width)) else []
     counts = view.df["status"].value_counts()
     summary = f"{len(view.df)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     tail = ["", *wrap(summary, width, indent="  ")]

@@ -26,6 +26,7 @@ from ..plan.cells import KEY_FIELDS, Cell
 from ..scrub import scrub_paths
 from ..vocab import TOLERANCES, Status
 from ..worker import outcomes
+from .advisories import advisory_note, loads_with_keras
 from .judge import judge
 
 VERSION_KEYS = ("tf", "keras", "tf_keras", "numpy", "h5py", "protobuf", "python")
@@ -216,6 +217,10 @@ def build_row(cell: Cell, saved: dict, save_side: Side, load_side: Side, *,
             "reference": save_side.identity["reference"],
             **({"reference_detail": save_side.identity["reference_detail"]}
                if save_side.identity.get("reference_detail") else {})}
+    keras = (load_side.versions or {}).get("keras")
+    note = advisory_note(keras) if load is not None and loads_with_keras(cell.loader) else None
+    if note:  # the load environment's Keras has published safe_mode bypasses
+        row["notes"] = dict(row.get("notes") or {}) | {"keras_advisories": note}
     for key in ("error", "log"):
         if isinstance(row.get(key), str):
             row[key] = scrub_paths(row[key], paths or {})
