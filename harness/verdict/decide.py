@@ -180,7 +180,25 @@ def size(cell: Mapping) -> str:
             parts.append("weights bit-identical")
     if "predictions" in what and delegate_effect(cell):
         parts.append(delegate_effect(cell))
+    if "predictions" in what and (where := divergence(cell)):
+        parts.append(where)
     return "; ".join(parts)
+
+
+def divergence(cell: Mapping) -> str:
+    """"diverges from layer `logits` (Dense, mixed_float16) on; passes at atol 1.1e-03" for a
+    prediction mismatch with per-layer outputs (harness.verdict.layer_diffs), else ""."""
+    import json
+
+    at, need = cell.get("diverges_at"), cell.get("tolerance_to_pass")
+    at, need = (json.loads(x) if isinstance(x, str) and x[:1] == "{" else x for x in (at, need))
+    if not isinstance(at, dict) or not at.get("layer"):
+        return ""
+    what = ", ".join(str(v) for v in (at.get("class"), at.get("dtype_policy")) if v)
+    text = f"diverges from layer `{at['layer']}`" + (f" ({what})" if what else "") + " on"
+    if isinstance(need, dict) and not _missing(need.get("atol")):
+        text += f"; passes at atol {float(need['atol']):.1e}"
+    return text
 
 
 # --- an upgrade ----------------------------------------------------------------------------

@@ -197,3 +197,17 @@ def test_detail_lines_name_the_cell():
         "per layer dense 1.2e-03, logits 2.0e-03",
         "  mlp savedmodel tf.saved_model.load 2.15 -> 2.16: no per-layer comparison: "
         "no Keras model"]
+
+
+def test_the_verdict_words_say_where_a_prediction_mismatch_starts():
+    from harness.verdict.decide import size
+
+    cell = {"status": "mismatch", "differs": ["predictions"], "max_abs_diff": 1.2e-3,
+            "rtol": 1e-3, "atol": 1e-3, "params_total": 4, "params_equal": 4,
+            "notes": {"output_dtype": "float16"},
+            "diverges_at": {"layer": "logits", "class": "Dense", "dtype_policy": "mixed_float16",
+                            "max_abs_diff": 1.2e-3},
+            "tolerance_to_pass": {"atol": 1.1e-3, "or_rtol": 2.5e-3}}
+    assert size(cell).endswith("weights bit-identical; diverges from layer `logits` "
+                               "(Dense, mixed_float16) on; passes at atol 1.1e-03")
+    assert "diverges" not in size(dict(cell, diverges_at=None))
