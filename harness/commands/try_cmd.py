@@ -222,6 +222,8 @@ def render(fx, rows: list[dict], loads: list[str], flags: str = "",
             runtime = runtime_of(lo, envs.get(load))
             lines.append(f"  {status:<11} {lo}" + (f" ({runtime})" if runtime else "")
                          + (f"  {what}" if what else ""))
+            if status == "mismatch" and (where := verdict.divergence(r)):
+                lines.append(f"              {where}")  # the layer it starts at (layer_diffs)
         if verdict.kind(cells.get(native)) == verdict.TRAINING:
             fresh = [lo for lo in passing if "compile=False" in lo]
             lines.append(f"  instead: to train on, load with `{verdict.python_call(fresh[0])}` "

@@ -373,3 +373,24 @@ def test_without_a_baseline_a_loader_is_either_passing_or_failing_never_both(tmp
     assert not set(passing) & set(failing), lines
     assert int(m.group(1)) + int(m.group(3)) == int(m.group(2)) == len(passing) + len(failing)
     assert "keras.models.load_model" in failing  # passes for mlp's h5, fails elsewhere
+
+
+def test_try_names_the_layer_a_mismatch_starts_at(tmp_path):
+    from harness.commands.try_cmd import render
+    from harness.regression.model import Fixture
+
+    fx = Fixture(tmp_path, {"name": "m", "format": "keras", "artifact": "artifact/m.keras",
+                            "producer": {"tf": "2.15.1", "source": "given"},
+                            "origin": {"source": "m.keras"}, "inputs_source": "synthesized",
+                            "reference": {"source": "producer", "detail": "computed under TF "
+                                          "2.15.1"}})
+    rows = [row("2.15", "2.16", "m", "keras", "keras.models.load_model", "mismatch",
+                differs=["predictions"], max_abs_diff=1.2e-3, rtol=1e-3, atol=1e-3,
+                diverges_at={"layer": "dense_1", "class": "Dense", "max_abs_diff": 1.2e-3,
+                             "dtype_policy": "mixed_float16"},
+                tolerance_to_pass={"atol": 2e-3},
+                load_versions={"tf": "2.16.2", "keras": "3.15.1"})]
+    text, ok = render(fx, rows, ["2.16"])
+    assert not ok
+    assert "  diverges from layer `dense_1` (Dense, mixed_float16) on; passes at atol 2.0e-03" \
+        in text
