@@ -58,6 +58,7 @@ class Run:
             self.progress, None, self)
         self.ctx.workers = Workers(opts, self.layout, self.progress, self.ctx.stop)
         self.unavailable, self.stop, self.run = self.ctx.unavailable, self.ctx.stop, None
+        self.tally = self.ctx.tally  # what the run reused: save_hits, reused
         self.done = 0
 
     # -- environments -------------------------------------------------------------------

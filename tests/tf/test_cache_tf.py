@@ -28,11 +28,11 @@ def test_saves_once_then_only_loads_and_devices_are_cells(tmp_path, cache_dir, u
         return r, r.execute()
 
     run_s, s = run("s", save_only=True)  # fills the cache, loads nothing
-    assert run_s.cache_hits == 0 and list(s.path.glob("work/save-*"))
+    assert run_s.tally.save_hits == 0 and list(s.path.glob("work/save-*"))
     assert s.rows() == [] and not list(s.path.glob("work/load-*"))
 
     run_a, a = run("a")
-    assert run_a.cache_hits == 2
+    assert run_a.tally.save_hits == 2
     assert not list(a.path.glob("work/save-*"))  # no save worker was started
     rows = a.rows()
     assert len(rows) == len(matrix.cells())

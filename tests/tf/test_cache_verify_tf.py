@@ -23,14 +23,14 @@ def test_a_tampered_cache_entry_is_saved_again(tmp_path, cache_dir, uv_available
         return r, out.rows()
 
     first, rows = run("a")
-    assert [r["status"] for r in rows] == ["pass"] and first.cache_hits == 0
+    assert [r["status"] for r in rows] == ["pass"] and first.tally.save_hits == 0
     (h5,) = saves.glob("*/mlp/h5/model.h5")
     original = h5.read_bytes()
 
     # an artifact rewritten: with a byte flipped in its weights it would still load
     h5.write_bytes(original[:-64] + bytes(64))
     second, rows = run("b")
-    assert [r["status"] for r in rows] == ["pass"] and second.cache_hits == 0
+    assert [r["status"] for r in rows] == ["pass"] and second.tally.save_hits == 0
     assert list(saves.glob("*/.rejected/mlp-h5-*/h5/model.h5"))
     assert sha(h5.read_bytes()) != sha(original[:-64] + bytes(64))
 
@@ -38,11 +38,11 @@ def test_a_tampered_cache_entry_is_saved_again(tmp_path, cache_dir, uv_available
     (ref,) = saves.glob("*/mlp/reference.npz")
     ref.unlink()
     third, rows = run("c")
-    assert [r["status"] for r in rows] == ["pass"] and third.cache_hits == 0
+    assert [r["status"] for r in rows] == ["pass"] and third.tally.save_hits == 0
     assert list(saves.glob("*/.rejected/mlp-reference-*/mlp/h5"))
 
     fourth, rows = run("d")  # and the fresh entry is a hit again
-    assert [r["status"] for r in rows] == ["pass"] and fourth.cache_hits == 1
+    assert [r["status"] for r in rows] == ["pass"] and fourth.tally.save_hits == 1
 
 
 def sha(data: bytes) -> str:
