@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,13 @@ def shell(tmp_path):
     return run
 
 
+def at_once(jobs) -> None:
+    """The shard jobs of one night run side by side, as a CI runs them (and twice as fast here)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for fut in [pool.submit(job) for job in jobs]:
+            fut.result()
+
+
 def harness_lines(script: str, commands=("plan", "run", "merge")) -> str:
     """The lines (and `&&` parts) of a script that call `harness plan/run/merge`, plus the
     shell around them (mkdir, cp, if): what the job does with the harness."""
@@ -106,7 +114,7 @@ def test_the_github_workflow_shards_tile_the_plan_two_nights_running(shell):
         plan = json.loads(out.read_text().split("shards=", 1)[1])
         used = (shell.work / ".harness-costs/USED").read_text().strip()
         assert used == ("none" if night == 1 else ".harness-costs/last-night")
-        for row in plan["include"]:
+        def job(row):
             env = {k: github(v, **{"matrix.index": row["index"], "matrix.total": row["total"]})
                    for k, v in jobs["shard"]["env"].items()}
             shell(harness_lines(github(step["shard"][0], **{"matrix.shard": row["shard"]})),
@@ -115,6 +123,8 @@ def test_the_github_workflow_shards_tile_the_plan_two_nights_running(shell):
             dest.mkdir(parents=True)
             for f in ("run.json", "cells.jsonl"):
                 shutil.copy(shell.work / "results" / f"shard-{row['index']}" / f, dest)
+
+        at_once([lambda row=row: job(row) for row in plan["include"]])
         for script in step["merge"]:
             shell(harness_lines(github(script, **{"github.run_id": night})))
         keep = next(s["run"] for s in jobs["merge"]["steps"] if "last-night" in s.get("run", ""))
@@ -138,9 +148,11 @@ def test_the_gitlab_file_in_the_docs_shards_tile_the_plan(shell):
     for script in ci["saves"]["script"]:
         shell(harness_lines(script))
     n = ci["shard"]["parallel"]
-    for index in range(1, n + 1):  # GitLab's CI_NODE_INDEX is 1-based
+    def job(index):
         for script in ci["shard"]["script"]:
             shell(harness_lines(script), CI_NODE_INDEX=index, CI_NODE_TOTAL=n)
+
+    at_once([lambda i=i: job(i) for i in range(1, n + 1)])  # CI_NODE_INDEX is 1-based
     for script in ci["merge"]["script"]:
         shell(harness_lines(script))
     assert cells(shell.work / "results" / "nightly") == want
@@ -162,8 +174,8 @@ def test_the_kubernetes_manifest_in_the_docs_shards_tile_the_plan(shell):
     script, env = args(indexed)
     n = indexed["spec"]["completions"]
     assert env["HARNESS_SHARD_TOTAL"] == str(n)
-    for index in range(n):  # JOB_COMPLETION_INDEX is 0-based
-        shell(script, JOB_COMPLETION_INDEX=index, **env)
+    at_once([lambda i=i: shell(script, JOB_COMPLETION_INDEX=i, **env)
+             for i in range(n)])  # JOB_COMPLETION_INDEX is 0-based
     script, env = args(merge)
     shell(script, **env)
     assert cells(shared / "results" / "nightly") == want
